@@ -1,0 +1,129 @@
+"""The shared vocabulary of every manifold (geoopt's names, point first).
+
+Each manifold is a frozen dataclass registered as a JAX pytree: array-valued parameters
+(curvature) are leaves, so they can be traced and learned; sizes and metric names are static.
+Every method broadcasts over leading batch axes; a point has `ndim` trailing axes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from manifolds._numerics import safe_sqrt
+
+Array = jnp.ndarray
+
+
+def manifold_dataclass(data_fields: tuple[str, ...] = ()):
+    """Make a frozen dataclass and register it as a pytree with `data_fields` as leaves.
+
+    Unflattening bypasses `__init__`, so validation in `__post_init__` only runs on
+    user-built objects, never on the placeholders JAX passes while tracing.
+    """
+
+    def wrap(cls):
+        cls = dataclasses.dataclass(frozen=True)(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        meta_fields = tuple(n for n in names if n not in data_fields)
+
+        def flatten(obj):
+            children = tuple(getattr(obj, n) for n in data_fields)
+            aux = tuple(getattr(obj, n) for n in meta_fields)
+            return children, aux
+
+        def unflatten(aux, children):
+            obj = object.__new__(cls)
+            for n, v in zip(data_fields, children, strict=True):
+                object.__setattr__(obj, n, v)
+            for n, v in zip(meta_fields, aux, strict=True):
+                object.__setattr__(obj, n, v)
+            return obj
+
+        jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+        return cls
+
+    return wrap
+
+
+def require_positive(name: str, value: Any, cls_name: str) -> None:
+    """Raise a ValueError if a concrete `value` is not a positive finite number."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    arr = np.asarray(value)
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{cls_name}: {name} must be a positive finite number, got {value!r}.")
+
+
+class Manifold:
+    """Base class: default implementations shared by the manifolds.
+
+    Subclasses define `ndim` (trailing axes of a point), `proj`, `proju`, `inner`, `expmap`,
+    `logmap`, `transp`, `dist`, `origin`, `random` and `_check_point`.
+    """
+
+    ndim: ClassVar[int] = 1
+    # False where `transp` is a vector transport that does not preserve inner products.
+    transp_is_isometry: ClassVar[bool] = True
+
+    def egrad2rgrad(self, x: Array, g: Array) -> Array:
+        """Euclidean gradient of a function at x to its Riemannian gradient."""
+        return self.proju(x, g)
+
+    def norm(self, x: Array, u: Array) -> Array:
+        """Riemannian norm of tangent vector u at x, shape batch."""
+        return safe_sqrt(self.inner(x, u, u))
+
+    def retr(self, x: Array, u: Array) -> Array:
+        """A cheap retraction: proj(x + u)."""
+        return self.proj(x + u)
+
+    def component_inner(self, x: Array, u: Array) -> Array:
+        """Per-coordinate contribution to <u, u>_x, shaped like u (Riemannian Adam's 2nd moment)."""
+        return u * u
+
+    def frechet_mean(self, x, weights=None, **kwargs):
+        """Weighted Frechet (Karcher) mean over the axis before the point axes; see frechet_mean."""
+        from manifolds.frechet_mean import frechet_mean
+
+        return frechet_mean(self, x, weights, **kwargs)
+
+    def point_shape_error(self, shape: tuple[int, ...]) -> str | None:
+        """A reason if `shape`'s trailing axes cannot hold a point, else None."""
+        if len(shape) < self.ndim:
+            return f"expected at least {self.ndim} axes, got shape {shape}"
+        return None
+
+    def check(self, x: Array, atol: float | None = None) -> tuple[bool, str]:
+        """(ok, reason) for a concrete array: shape, finiteness, then the manifold's constraint.
+
+        For use outside jit, to turn bad input into a clear error before any work is done.
+        """
+        x = np.asarray(x)
+        reason = self.point_shape_error(x.shape)
+        if reason is not None:
+            return False, f"{type(self).__name__}: wrong trailing shape: {reason}"
+        if not np.issubdtype(x.dtype, np.floating):
+            return False, f"{type(self).__name__}: expected a floating dtype, got {x.dtype}"
+        if not np.all(np.isfinite(x)):
+            bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+            return False, f"{type(self).__name__}: {bad} entries are NaN or infinite"
+        if atol is None:
+            atol = 1e-4 if x.dtype == np.float32 else 1e-8
+        reason = self._check_point(x, atol)
+        if reason is not None:
+            return False, f"{type(self).__name__}: {reason}"
+        return True, ""
+
+    def _check_point(self, x: np.ndarray, atol: float) -> str | None:
+        raise NotImplementedError
+
+    def assert_point(self, x: Array, atol: float | None = None) -> None:
+        """Raise ValueError with the reason if `check(x)` fails."""
+        ok, reason = self.check(x, atol)
+        if not ok:
+            raise ValueError(reason)

@@ -1,0 +1,100 @@
+"""Isometries between the models of hyperbolic space of curvature -c (k = 1/c).
+
+Poincare ball (radius 1/sqrt c) <-> Lorentz hyperboloid (<x,x>_L = -k) <-> Klein ball, and the
+Euclidean parametrization of Mishne et al., "The Numerical Stability of Hyperbolic
+Representation Learning" (ICML 2023): a point is stored as its tangent vector v in R^n at the
+hyperboloid's origin, x = exp_o(v), so |v| is the distance to the origin and no point is ever
+rounded onto the boundary.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from manifolds._numerics import (
+    MIN_NORM,
+    arcosh1p,
+    artanh_div,
+    clamp_min,
+    safe_norm,
+    sinhc,
+    tanh_div,
+)
+from manifolds.base import Array
+
+
+def _sq(x):
+    return jnp.sum(x * x, axis=-1, keepdims=True)
+
+
+def poincare_to_lorentz(p: Array, c=1.0) -> Array:
+    """(n,) ball point -> (n + 1,) hyperboloid point: sqrt(k)(1 + c|p|^2, 2 sqrt(c) p) / (1 - c|p|^2)."""
+    den = clamp_min(1 - c * _sq(p), MIN_NORM)
+    return jnp.concatenate([(1 + c * _sq(p)) / (jnp.sqrt(c) * den), 2 * p / den], axis=-1)
+
+
+def lorentz_to_poincare(x: Array, c=1.0) -> Array:
+    """(n + 1,) hyperboloid point -> (n,) ball point: x_{1:} / (sqrt(c) x_0 + 1)."""
+    return x[..., 1:] / (jnp.sqrt(c) * x[..., :1] + 1)
+
+
+def poincare_to_klein(p: Array, c=1.0) -> Array:
+    """Ball point -> Klein point 2p / (1 + c|p|^2)."""
+    return 2 * p / (1 + c * _sq(p))
+
+
+def klein_to_poincare(q: Array, c=1.0) -> Array:
+    """Klein point -> ball point q / (1 + sqrt(1 - c|q|^2))."""
+    return q / (1 + jnp.sqrt(clamp_min(1 - c * _sq(q), 0.0)))
+
+
+def lorentz_to_klein(x: Array, c=1.0) -> Array:
+    """Hyperboloid point -> Klein point x_{1:} / (sqrt(c) x_0)."""
+    return x[..., 1:] / (jnp.sqrt(c) * x[..., :1])
+
+
+def klein_to_lorentz(q: Array, c=1.0) -> Array:
+    """Klein point -> hyperboloid point (1, sqrt(c) q) / (sqrt(c) sqrt(1 - c|q|^2))."""
+    gamma = 1 / jnp.sqrt(clamp_min(1 - c * _sq(q), MIN_NORM))
+    return jnp.concatenate([gamma / jnp.sqrt(c), gamma * q], axis=-1)
+
+
+def euclidean_param_to_lorentz(v: Array, c=1.0) -> Array:
+    """Mishne et al. 2023: v in R^n -> exp_o(v) = sqrt(k)(cosh(sqrt(c)|v|), sinh(sqrt(c)|v|) v/|v|)."""
+    r = jnp.sqrt(c) * safe_norm(v, keepdims=True)
+    return jnp.concatenate([jnp.cosh(r) / jnp.sqrt(c), sinhc(r) * v], axis=-1)
+
+
+def lorentz_to_euclidean_param(x: Array, c=1.0) -> Array:
+    """Inverse of euclidean_param_to_lorentz: log_o(x) = r x_{1:} / sinh(r), r = d(o, x) sqrt(c)."""
+    space = x[..., 1:]
+    # sinh(r) / sqrt(c) = |x_{1:}|, so r = arsinh(sqrt(c) |x_{1:}|), accurate for small and large r.
+    r = jnp.arcsinh(jnp.sqrt(c) * safe_norm(space, keepdims=True))
+    return space / sinhc(r)
+
+
+def euclidean_param_to_poincare(v: Array, c=1.0) -> Array:
+    """Mishne et al. 2023 parameter -> ball point tanh(sqrt(c)|v| / 2) v / (sqrt(c)|v|)."""
+    r = jnp.sqrt(c) * safe_norm(v, keepdims=True)
+    return tanh_div(r / 2) * v / 2
+
+
+def poincare_to_euclidean_param(p: Array, c=1.0) -> Array:
+    """Ball point -> Mishne et al. 2023 parameter 2 artanh(sqrt(c)|p|) p / (sqrt(c)|p|)."""
+    return 2 * artanh_div(jnp.sqrt(c) * safe_norm(p, keepdims=True)) * p
+
+
+def euclidean_param_dist(u: Array, v: Array, c=1.0) -> Array:
+    """Distance between points given by Mishne et al. parameters u, v in R^n.
+
+    cosh d = cosh a cosh b - sinh a sinh b cos t = cosh(a - b) + sinh a sinh b (1 - cos t), with
+    a = |u|, b = |v|, t the angle between them; evaluated as arcosh(1 + delta) with
+    delta = 2 sinh^2((a - b)/2) + 2 sinh a sinh b sin^2(t/2), free of cancellation.
+    """
+    sc = jnp.sqrt(c)
+    a, b = sc * safe_norm(u), sc * safe_norm(v)
+    uh = u / clamp_min(safe_norm(u, keepdims=True), MIN_NORM)
+    vh = v / clamp_min(safe_norm(v, keepdims=True), MIN_NORM)
+    half_chord2 = jnp.sum((uh - vh) ** 2, axis=-1) / 4  # sin^2(t / 2)
+    delta = 2 * jnp.sinh((a - b) / 2) ** 2 + 2 * jnp.sinh(a) * jnp.sinh(b) * half_chord2
+    return arcosh1p(delta) / sc
