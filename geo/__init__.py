@@ -1,0 +1,1 @@
+"""The framework: Riemannian optimizers, data, metrics, training helpers and the `geo` CLI."""

@@ -1,0 +1,69 @@
+"""Sparse row updates for embedding tables: gather the batch's rows, step, scatter back.
+
+Only the rows a batch touches are read, moved and written; no dense N x d gradient is ever
+formed. Rows that occur several times in a batch get one step with their summed gradient,
+exactly as the dense step would give them. Momentum and Adam moments of untouched rows are
+left as they are ("lazy" updates, like PyTorch's sparse optimizers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from manifolds import Manifold
+
+
+def sparse_row_update(
+    tx: optax.GradientTransformation,
+    table: jnp.ndarray,
+    state: Any,
+    rows: jnp.ndarray,
+    row_grads: jnp.ndarray,
+    manifold: Manifold | None = None,
+) -> tuple[jnp.ndarray, Any]:
+    """One optimizer step on the rows of `table` that appear in `rows`.
+
+    Args:
+        tx: a geo.optim transformation (rsgd or radam) built for a single table; its state
+            leaves shaped like the table are treated as per-row state.
+        table: (N, *row_shape) embedding table.
+        state: `tx.init(table)`.
+        rows: (B,) integer row indices, duplicates allowed.
+        row_grads: (B, *row_shape) gradients of the loss with respect to `table[rows]`.
+        manifold: if given, re-project the moved rows onto it (recommended in float32).
+
+    Returns:
+        (new_table, new_state).
+    """
+    n, b = table.shape[0], rows.shape[0]
+    if row_grads.shape != (b, *table.shape[1:]):
+        raise ValueError(
+            f"sparse_row_update: row_grads has shape {row_grads.shape}, expected "
+            f"{(b, *table.shape[1:])} for {b} rows of a table shaped {table.shape}."
+        )
+    # Unique rows padded to a static size with the out-of-range index n; padded slots are
+    # computed on a clipped row with zero gradient and dropped when scattering back.
+    unique, inverse = jnp.unique(rows, size=b, fill_value=n, return_inverse=True)
+    grads = jax.ops.segment_sum(row_grads, inverse.reshape(-1), num_segments=b)
+
+    def is_row_state(leaf):
+        return hasattr(leaf, "shape") and leaf.shape == table.shape
+
+    def gather(leaf):
+        return leaf.at[unique].get(mode="clip") if is_row_state(leaf) else leaf
+
+    sub_table = gather(table)
+    updates, sub_state = tx.update(grads, jax.tree.map(gather, state), sub_table)
+    moved = sub_table + updates
+    if manifold is not None:
+        moved = manifold.proj(moved)
+    new_table = table.at[unique].set(moved, mode="drop")
+
+    def scatter(leaf, new_leaf):
+        return leaf.at[unique].set(new_leaf, mode="drop") if is_row_state(leaf) else new_leaf
+
+    return new_table, jax.tree.map(scatter, state, sub_state)
