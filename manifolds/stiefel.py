@@ -78,11 +78,13 @@ def _complete_rotation(m: Array, n: Array) -> Array:
     return jnp.concatenate([first, rest.at[..., :, :1].multiply(sign[..., None, None])], -1)
 
 
-def stiefel_logmap(x: Array, y: Array, iterations: int = 30) -> Array:
+def stiefel_logmap(x: Array, y: Array, iterations: int = 40) -> Array:
     """Zimmermann (2017) Alg. 1: iterate V <- V diag(I, expm(-C)) until the C block of log V vanishes.
 
-    Converges for points closer than about 0.9 pi (in the canonical distance). Nearly equal
-    points, where the QR step is singular, take the first-order answer proju(x, y - x).
+    The iteration converges for points closer than about 0.9 pi in the canonical distance.
+    Where it has not converged after `iterations` steps the result is NaN, never a wrong
+    tangent vector. Nearly equal points, where the QR step is singular, take the
+    first-order answer proju(x, y - x).
     """
     p = x.shape[-1]
     m = transpose(x) @ y
@@ -95,14 +97,15 @@ def stiefel_logmap(x: Array, y: Array, iterations: int = 30) -> Array:
     v = _complete_rotation(m, n)
 
     def body(_, v):
-        log_v = rotation_log(v)
-        c = log_v[..., p:, p:]
-        c = 0.5 * (c - transpose(c))
-        return v.at[..., :, p:].set(v[..., :, p:] @ _skew_expm(-c))
+        c = rotation_log(v)[..., p:, p:]
+        return v.at[..., :, p:].set(v[..., :, p:] @ _skew_expm(-0.5 * (c - transpose(c))))
 
     v = jax.lax.fori_loop(0, iterations, body, v)
     log_v = rotation_log(v)
+    residual_c = jnp.max(jnp.abs(log_v[..., p:, p:]), axis=(-2, -1))[..., None, None]
+    converged = residual_c < 1e3 * eps(x.dtype)
     full = x @ log_v[..., :p, :p] + q @ log_v[..., p:, :p]
+    full = jnp.where(converged, full, jnp.nan)
     first_order = y - x - x @ sym(transpose(x) @ (y - x))
     return jnp.where(tiny, first_order, full)
 
