@@ -49,33 +49,50 @@ def rotation_log(q: Array) -> Array:
     return skew @ matrix_function(sym(q), _theta_over_sin, 1.0)
 
 
-def _skew_expm(a: Array) -> Array:
+def _expm(a: Array) -> Array:
     return jax.scipy.linalg.expm(a)
 
 
 def stiefel_expmap(x: Array, u: Array) -> Array:
-    """Canonical-metric geodesic (Edelman et al. 1998, eq. 2.42): [X Q] expm([[A, -R^T], [R, 0]]) [I; 0]."""
+    """Canonical-metric geodesic (Edelman et al. 1998, eq. 2.42) without a QR step.
+
+    Edelman's Y = [X Q] expm([[A, -R^T], [R, 0]]) [I; 0] with A = X^T U, Q R = K = U - X A.
+    The (1,1) blocks of that matrix's powers depend on R only through R^T R = K^T K, and the
+    (2,1) block of its exponential is R phi(.)_11 with phi(z) = (e^z - 1) / z. So with
+    B = [[A, -K^T K], [I, 0]]: Y = X expm(B)_11 + K phi(B)_11, exact and smooth at U = 0
+    (where a QR of K = 0 has no derivative). phi comes from expm([[B, I], [0, 0]]).
+    """
     p = x.shape[-1]
     a = transpose(x) @ u
-    q, r = jnp.linalg.qr(u - x @ a)
+    k = u - x @ a
+    eye = jnp.broadcast_to(jnp.eye(p, dtype=x.dtype), a.shape)
     zeros = jnp.zeros_like(a)
-    block = jnp.concatenate(
-        [jnp.concatenate([a, -transpose(r)], -1), jnp.concatenate([r, zeros], -1)], -2
+    b = jnp.concatenate(
+        [jnp.concatenate([a, -transpose(k) @ k], -1), jnp.concatenate([eye, zeros], -1)], -2
     )
-    mn = _skew_expm(block)
-    return x @ mn[..., :p, :p] + q @ mn[..., p:, :p]
+    eye2 = jnp.concatenate([eye, zeros], -1)
+    eye2 = jnp.concatenate([eye2, jnp.concatenate([zeros, eye], -1)], -2)
+    augmented = jnp.concatenate(
+        [jnp.concatenate([b, eye2], -1), jnp.zeros(b.shape[:-1] + (4 * p,), x.dtype)], -2
+    )
+    e = _expm(augmented)
+    return x @ e[..., :p, :p] + k @ e[..., :p, 2 * p : 3 * p]
 
 
 def _complete_rotation(m: Array, n: Array) -> Array:
-    """A rotation [[M, X], [N, Y]] (det +1) whose first p columns are [M; N] (orthonormal)."""
+    """A rotation [[M, X], [N, Y]] (det +1) whose first p columns are F = [M; N] (orthonormal).
+
+    [X; Y] is the polar factor of [0; I] projected off span(F), i.e. of [-M N^T; I - N N^T]:
+    for nearby points (N ~ 0) it is close to [0; I], never a rotation by pi (whose logarithm
+    is singular), and it is differentiable, unlike a complete QR.
+    """
     p = m.shape[-1]
     first = jnp.concatenate([m, n], -2)
-    q, _ = jnp.linalg.qr(first, mode="complete")
-    rest = q[..., :, p:]
-    full = jnp.concatenate([first, rest], -1)
-    sign = jnp.sign(jnp.linalg.det(full))
-    sign = jnp.where(sign == 0, 1.0, sign)
-    return jnp.concatenate([first, rest.at[..., :, :1].multiply(sign[..., None, None])], -1)
+    eye = jnp.broadcast_to(jnp.eye(p, dtype=m.dtype), m.shape)
+    rest = polar(jnp.concatenate([-m @ transpose(n), eye - n @ transpose(n)], -2))
+    det_sign = jax.lax.stop_gradient(jnp.sign(jnp.linalg.det(jnp.concatenate([first, rest], -1))))
+    det_sign = jnp.where(det_sign == 0, 1.0, det_sign)
+    return jnp.concatenate([first, rest.at[..., :, -1:].multiply(det_sign[..., None, None])], -1)
 
 
 def stiefel_logmap(x: Array, y: Array, iterations: int = 40) -> Array:
@@ -98,7 +115,7 @@ def stiefel_logmap(x: Array, y: Array, iterations: int = 40) -> Array:
 
     def body(_, v):
         c = rotation_log(v)[..., p:, p:]
-        return v.at[..., :, p:].set(v[..., :, p:] @ _skew_expm(-0.5 * (c - transpose(c))))
+        return v.at[..., :, p:].set(v[..., :, p:] @ _expm(-0.5 * (c - transpose(c))))
 
     v = jax.lax.fori_loop(0, iterations, body, v)
     log_v = rotation_log(v)

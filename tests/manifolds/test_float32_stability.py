@@ -1,0 +1,113 @@
+"""float32: finite values and finite gradients of dist, expmap and logmap where naive formulas
+give NaN: at the origin, for equal points, for points 1e-7 apart, at the Poincare boundary,
+and for SPD matrices with repeated eigenvalues."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from manifolds import SPD, PoincareBall
+from tests.manifolds.registry import REGISTRY, random_point, random_tangent
+
+F32 = jnp.float32
+
+
+def _weighted_sum(tree, key):
+    leaves = jax.tree.leaves(tree)
+    keys = jax.random.split(key, len(leaves))
+    return sum(jnp.sum(a * jax.random.normal(k, a.shape, a.dtype)) for k, a in zip(keys, leaves))
+
+
+def assert_finite_with_grads(m, x, y, u):
+    """Values and gradients (w.r.t. every input) of dist, expmap and logmap are finite."""
+    key = jax.random.PRNGKey(3)
+    fns = {
+        "dist": (lambda a, b: m.dist(a, b), (x, y)),
+        "expmap": (lambda a, b: m.expmap(a, b), (x, u)),
+        "logmap": (lambda a, b: m.logmap(a, b), (x, y)),
+    }
+    for name, (fn, args) in fns.items():
+        value = jax.jit(fn)(*args)
+        for leaf in jax.tree.leaves(value):
+            assert np.all(np.isfinite(leaf)), f"{name}: non-finite value {leaf}"
+        grads = jax.jit(jax.grad(lambda a, b: _weighted_sum(fn(a, b), key), argnums=(0, 1)))(*args)
+        for leaf in jax.tree.leaves(grads):
+            assert np.all(np.isfinite(leaf)), f"{name}: non-finite gradient {leaf}"
+
+
+def _origin(m, shape):
+    from manifolds import Product
+
+    if isinstance(m, Product):
+        return m.origin(shape, F32)
+    return m.origin(shape, F32)
+
+
+NAMES = list(REGISTRY)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_origin_and_zero_tangent(name):
+    m, shape = REGISTRY[name]
+    o = _origin(m, shape)
+    zero = jax.tree.map(jnp.zeros_like, o)
+    assert_finite_with_grads(m, o, o, zero)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_equal_points(name):
+    m, shape = REGISTRY[name]
+    x = random_point(m, jax.random.PRNGKey(0), shape, F32)
+    u = random_tangent(m, jax.random.PRNGKey(1), x, jnp.asarray(0.5, F32))
+    assert_finite_with_grads(m, x, x, u)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_points_1e_7_apart(name):
+    m, shape = REGISTRY[name]
+    x = random_point(m, jax.random.PRNGKey(0), shape, F32)
+    step = random_tangent(m, jax.random.PRNGKey(1), x, jnp.asarray(1e-7, F32))
+    y = m.expmap(x, step)
+    assert_finite_with_grads(m, x, y, step)
+    d = float(m.dist(x, y))
+    assert 0.0 <= d < 1e-5, f"{name}: distance of points 1e-7 apart is {d}"
+
+
+@pytest.mark.parametrize("c", [1.0, 0.3])
+def test_poincare_boundary(c):
+    m = PoincareBall(c)
+    key = jax.random.split(jax.random.PRNGKey(0), 3)
+    far = jax.random.normal(key[0], (8, 5), F32) * 100
+    x = m.proj(far)  # as close to the boundary as proj allows
+    assert np.all(np.asarray(c * jnp.sum(x**2, -1)) < 1.0)
+    y = m.proj(jax.random.normal(key[1], (8, 5), F32) * 100)
+    u = random_tangent(m, key[2], x, jnp.asarray(1.0, F32))
+    assert_finite_with_grads(m, x, y, u)
+    assert_finite_with_grads(m, x, x, u)
+    near = m.proj(x + 1e-7 * jax.random.normal(key[2], x.shape, F32))
+    assert_finite_with_grads(m, x, near, u)
+    # The boundary distance is finite and large, not rounded onto the boundary (inf).
+    assert np.all(np.asarray(m.dist(m.origin((5,), F32), x)) > 10 / np.sqrt(c))
+
+
+
+
+@pytest.mark.parametrize("metric", ["affine", "log_euclidean", "bures_wasserstein", "log_cholesky"])
+@pytest.mark.parametrize("case", ["identity", "double", "rotated_double"])
+def test_spd_repeated_eigenvalues(metric, case):
+    m = SPD(3, metric)
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+    mats = {
+        "identity": np.eye(3),
+        "double": np.diag([2.0, 2.0, 0.5]),
+        "rotated_double": q @ np.diag([1.5, 1.5, 1.5]) @ q.T,
+    }
+    x = jnp.asarray(mats[case], F32)
+    y = jnp.asarray(np.diag([3.0, 3.0, 3.0]), F32)
+    u = jnp.asarray(0.1 * np.diag([1.0, 1.0, 1.0]), F32)
+    assert_finite_with_grads(m, x, y, u)
+    assert_finite_with_grads(m, x, x, jnp.zeros_like(u))
+    assert_finite_with_grads(m, x, x, u)
