@@ -85,16 +85,27 @@ def poincare_to_euclidean_param(p: Array, c=1.0) -> Array:
 
 
 def euclidean_param_dist(u: Array, v: Array, c=1.0) -> Array:
-    """Distance between points given by Mishne et al. parameters u, v in R^n.
+    """Distance between points given by Mishne et al. parameters u, v in R^n, shape batch.
 
-    cosh d = cosh a cosh b - sinh a sinh b cos t = cosh(a - b) + sinh a sinh b (1 - cos t), with
-    a = |u|, b = |v|, t the angle between them; evaluated as arcosh(1 + delta) with
-    delta = 2 sinh^2((a - b)/2) + 2 sinh a sinh b sin^2(t/2), free of cancellation.
+    cosh d = 1 + delta with delta = 2 sinh^2((a - b)/2) + 2 sinh(a) sinh(b) sin^2(t/2), where
+    a = sqrt(c)|u|, b = sqrt(c)|v| and t is the angle between u and v. To reach the
+    parametrization's capacity (distances in the hundreds, float32 included) delta is
+    factored as e^(a+b) r with
+        r = e^(D-M) expm1(-D)^2 / 2 + expm1(-2a) expm1(-2b) sin^2(t/2) / 2,  M = a+b, D = |a-b|,
+    which neither overflows nor cancels, and d = log 2 + log(delta) + 1/delta once delta > 1e4.
     """
     sc = jnp.sqrt(c)
     a, b = sc * safe_norm(u), sc * safe_norm(v)
     uh = u / clamp_min(safe_norm(u, keepdims=True), MIN_NORM)
     vh = v / clamp_min(safe_norm(v, keepdims=True), MIN_NORM)
-    half_chord2 = jnp.sum((uh - vh) ** 2, axis=-1) / 4  # sin^2(t / 2)
-    delta = 2 * jnp.sinh((a - b) / 2) ** 2 + 2 * jnp.sinh(a) * jnp.sinh(b) * half_chord2
-    return arcosh1p(delta) / sc
+    sin2 = jnp.sum((uh - vh) ** 2, axis=-1) / 4  # sin^2(t / 2)
+    big_m, diff = a + b, jnp.abs(a - b)
+    r = 0.5 * jnp.exp(diff - big_m) * jnp.expm1(-diff) ** 2
+    r = r + 0.5 * jnp.expm1(-2 * a) * jnp.expm1(-2 * b) * sin2
+    positive = r > 0  # r == 0: identical points (or closer than the dtype resolves)
+    # Double-where: log only ever sees positive r, so no inf reaches a gradient.
+    log_delta = big_m + jnp.log(jnp.where(positive, r, 1.0))
+    large = positive & (log_delta > jnp.log(1e4))
+    far = jnp.log(2.0) + log_delta + jnp.exp(-jnp.where(large, log_delta, 0.0))
+    delta = jnp.where(positive, jnp.exp(jnp.minimum(log_delta, jnp.log(1e4))), 0.0)
+    return jnp.where(large, far, arcosh1p(delta)) / sc

@@ -93,8 +93,6 @@ def test_poincare_boundary(c):
     assert np.all(np.asarray(m.dist(m.origin((5,), F32), x)) > 10 / np.sqrt(c))
 
 
-
-
 @pytest.mark.parametrize("metric", ["affine", "log_euclidean", "bures_wasserstein", "log_cholesky"])
 @pytest.mark.parametrize("case", ["identity", "double", "rotated_double"])
 def test_spd_repeated_eigenvalues(metric, case):
