@@ -83,8 +83,18 @@ class Manifold:
         return self.proj(x + u)
 
     def component_inner(self, x: Array, u: Array) -> Array:
-        """Per-coordinate contribution to <u, u>_x, shaped like u (Riemannian Adam's 2nd moment)."""
+        """Per-coordinate contribution to <u, u>_x, shaped like u (Riemannian Adam's 2nd moment).
+
+        u * u suits metrics that are (conformally) Euclidean in the ambient coordinates, where
+        scaling coordinates by positive factors keeps a descent direction. Manifolds with other
+        metrics return `squared_norm_per_coordinate`: Becigneul & Ganea's adaptivity per factor.
+        """
         return u * u
+
+    def squared_norm_per_coordinate(self, x: Array, u: Array) -> Array:
+        """<u, u>_x broadcast to u's shape: one adaptive scale for the whole point."""
+        sq = self.inner(x, u, u)
+        return jnp.broadcast_to(sq.reshape(sq.shape + (1,) * self.ndim), u.shape)
 
     def frechet_mean(self, x, weights=None, **kwargs):
         """Weighted Frechet (Karcher) mean over the axis before the point axes; see frechet_mean."""

@@ -79,6 +79,11 @@ class Lorentz(Manifold):
     def inner(self, x: Array, u: Array, v: Array) -> Array:
         return lorentz_inner(u, v)
 
+    def component_inner(self, x: Array, u: Array) -> Array:
+        # Coordinate-wise scaling is no descent direction for the Minkowski metric (the
+        # time-like coordinate enters with a minus sign): adapt one scale per point.
+        return self.squared_norm_per_coordinate(x, u)
+
     def expmap(self, x: Array, u: Array) -> Array:
         return lorentz_expmap(x, u, self._k(x))
 

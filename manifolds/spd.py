@@ -345,6 +345,10 @@ class SPD(Manifold):
     def inner(self, x: Array, u: Array, v: Array) -> Array:
         return self._op("inner")(x, u, v)
 
+    def component_inner(self, x: Array, u: Array) -> Array:
+        # None of the four metrics is conformally Euclidean in matrix entries.
+        return self.squared_norm_per_coordinate(x, u)
+
     def expmap(self, x: Array, u: Array) -> Array:
         return self._op("expmap")(x, u)
 
