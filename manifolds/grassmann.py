@@ -44,7 +44,7 @@ _atan_sq = _of_sqrt(lambda s, lam: jnp.arctan(s) ** 2, lambda l: l - 2 * l**2 / 
 
 
 def grassmann_expmap(x: Array, u: Array) -> Array:
-    """exp_X(U) = X V cos(S) V^T + W sin(S) V^T for U = W S V^T, i.e. X cos(sqrt G) + U sinc(sqrt G)."""
+    """exp_X(U) = X V cos(S) V^T + W sin(S) V^T (U = W S V^T) = X cos(sqrt G) + U sinc(sqrt G)."""
     g = transpose(u) @ u
     return x @ matrix_function(g, _cos_sqrt, 1.0) + u @ matrix_function(g, _sinc_sqrt, 1.0)
 

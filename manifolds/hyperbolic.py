@@ -28,7 +28,7 @@ def _sq(x):
 
 
 def poincare_to_lorentz(p: Array, c=1.0) -> Array:
-    """(n,) ball point -> (n + 1,) hyperboloid point: sqrt(k)(1 + c|p|^2, 2 sqrt(c) p) / (1 - c|p|^2)."""
+    """Ball point -> hyperboloid point sqrt(k)(1 + c|p|^2, 2 sqrt(c) p) / (1 - c|p|^2)."""
     den = clamp_min(1 - c * _sq(p), MIN_NORM)
     return jnp.concatenate([(1 + c * _sq(p)) / (jnp.sqrt(c) * den), 2 * p / den], axis=-1)
 
@@ -60,7 +60,7 @@ def klein_to_lorentz(q: Array, c=1.0) -> Array:
 
 
 def euclidean_param_to_lorentz(v: Array, c=1.0) -> Array:
-    """Mishne et al. 2023: v in R^n -> exp_o(v) = sqrt(k)(cosh(sqrt(c)|v|), sinh(sqrt(c)|v|) v/|v|)."""
+    """Mishne et al. 2023: v -> exp_o(v) = sqrt(k) (cosh(sqrt(c)|v|), sinh(sqrt(c)|v|) v / |v|)."""
     r = jnp.sqrt(c) * safe_norm(v, keepdims=True)
     return jnp.concatenate([jnp.cosh(r) / jnp.sqrt(c), sinhc(r) * v], axis=-1)
 

@@ -32,7 +32,7 @@ def lorentz_dist(x: Array, y: Array, k) -> Array:
 
 
 def lorentz_expmap(x: Array, u: Array, k) -> Array:
-    """exp_x(u) = cosh(|u|/sqrt k) x + sqrt(k) sinh(|u|/sqrt k) u/|u| (Nickel & Kiela 2018, eq. 9)."""
+    """exp_x(u) = cosh(|u|/sqrt k) x + sqrt(k) sinh(|u|/sqrt k) u/|u| (Nickel & Kiela 2018)."""
     theta = safe_sqrt(lorentz_inner(u, u, keepdims=True)) / jnp.sqrt(k)
     return jnp.cosh(theta) * x + sinhc(theta) * u
 
@@ -122,5 +122,8 @@ class Lorentz(Manifold):
         if np.any(x[..., 0] <= 0):
             return "not on the upper sheet: some x_0 <= 0; use proj(x)"
         if rel > atol:
-            return f"off the hyperboloid: |<x,x>_L + k| / k is {rel:.3g} > atol {atol:.3g}; use proj(x)"
+            return (
+                f"off the hyperboloid: |<x,x>_L + k| / k is {rel:.3g} > atol {atol:.3g}; "
+                "use proj(x)"
+            )
         return None

@@ -168,7 +168,7 @@ def bures_wasserstein_logmap(p, q):
 
 
 def bures_wasserstein_dist(p, q):
-    """||log_P Q||_P, equal to (tr P + tr Q - 2 tr (P^1/2 Q P^1/2)^1/2)^1/2 without its cancellation."""
+    """||log_P Q||_P: (tr P + tr Q - 2 tr (P^1/2 Q P^1/2)^1/2)^1/2 without its cancellation."""
     w = bures_wasserstein_logmap(p, q)
     return safe_sqrt(bures_wasserstein_inner(p, w, w))
 

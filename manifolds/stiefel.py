@@ -96,7 +96,7 @@ def _complete_rotation(m: Array, n: Array) -> Array:
 
 
 def stiefel_logmap(x: Array, y: Array, iterations: int = 40) -> Array:
-    """Zimmermann (2017) Alg. 1: iterate V <- V diag(I, expm(-C)) until the C block of log V vanishes.
+    """Zimmermann (2017) Alg. 1: V <- V diag(I, expm(-C)) until the C block of log V vanishes.
 
     The iteration converges for points closer than about 0.9 pi in the canonical distance.
     Where it has not converged after `iterations` steps the result is NaN, never a wrong
@@ -194,5 +194,8 @@ class Stiefel(Manifold):
         gram = np.swapaxes(x, -1, -2) @ x
         err = np.max(np.abs(gram - np.eye(self.p)))
         if err > atol:
-            return f"columns not orthonormal: max |X^T X - I| is {err:.3g} > atol {atol:.3g}; use proj(x)"
+            return (
+                f"columns not orthonormal: max |X^T X - I| is {err:.3g} > atol {atol:.3g}; "
+                "use proj(x)"
+            )
         return None

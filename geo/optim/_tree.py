@@ -35,7 +35,7 @@ def map_with_manifolds(
             return _Outputs(fn(m, p, *others))
         outs = jax.tree.map(lambda *leaves: _Outputs(fn(m, *leaves)), p, *others)
         return _Outputs(
-            jax.tree.map(lambda o: o[i], outs, is_leaf=lambda o: isinstance(o, _Outputs))
+            jax.tree.map(lambda o, i=i: o[i], outs, is_leaf=lambda o: isinstance(o, _Outputs))
             for i in range(n_out)
         )
 
@@ -48,4 +48,4 @@ def map_with_manifolds(
             f"JAX said: {err}"
         ) from None
     is_group = lambda o: isinstance(o, _Outputs)  # noqa: E731
-    return tuple(jax.tree.map(lambda o: o[i], grouped, is_leaf=is_group) for i in range(n_out))
+    return tuple(jax.tree.map(lambda o, i=i: o[i], grouped, is_leaf=is_group) for i in range(n_out))

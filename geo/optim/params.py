@@ -19,7 +19,8 @@ class ManifoldParam(nnx.Param):
     def __init__(self, value: Any, *, manifold: Manifold, **metadata: Any):
         if not isinstance(manifold, Manifold):
             raise ValueError(
-                f"ManifoldParam: manifold must be a manifolds.Manifold, got {type(manifold).__name__}."
+                "ManifoldParam: manifold must be a manifolds.Manifold, "
+                f"got {type(manifold).__name__}."
             )
         super().__init__(value, manifold=manifold, **metadata)
 

@@ -54,7 +54,9 @@ RIEMANNIAN = {
 def _sphere_outcome(tx):
     a = _spd_matrix(6, 0)
     m = Sphere()
-    x = run(tx(m), lambda x: -x @ a @ x / jnp.trace(a), m.random(jax.random.PRNGKey(1), (6,), F64), 3000)
+    x = run(
+        tx(m), lambda x: -x @ a @ x / jnp.trace(a), m.random(jax.random.PRNGKey(1), (6,), F64), 3000
+    )
     top = jnp.linalg.eigh(a)[1][:, -1]
     return float(jnp.abs(x @ top)), float(jnp.abs(jnp.linalg.norm(x) - 1))
 
@@ -75,7 +77,12 @@ def test_sphere_euclidean_step_fails_the_same_test():
 def _grassmann_outcome(tx, p=2):
     a = _spd_matrix(7, 2)
     m = Grassmann(7, p)
-    x = run(tx(m), lambda u: -jnp.trace(u.T @ a @ u) / jnp.trace(a), m.random(jax.random.PRNGKey(3), (7, p), F64), 3000)
+    x = run(
+        tx(m),
+        lambda u: -jnp.trace(u.T @ a @ u) / jnp.trace(a),
+        m.random(jax.random.PRNGKey(3), (7, p), F64),
+        3000,
+    )
     top = jnp.linalg.eigh(a)[1][:, -p:]
     proj_err = float(jnp.max(jnp.abs(x @ x.T - top @ top.T)))
     ortho_err = float(jnp.max(jnp.abs(x.T @ x - jnp.eye(p))))
@@ -101,7 +108,11 @@ def _hyperbolic_outcome(m, tx, start, target, steps=400):
 
 HYPERBOLIC = [
     (PoincareBall(1.0), jnp.zeros(3, F64), jnp.array([0.9, 0.1, -0.3], F64) * 0.99),
-    (Lorentz(1.0), Lorentz(1.0).origin((4,), F64), Lorentz(1.0).proj(jnp.array([0.0, 2.0, -1.5, 0.5], F64))),
+    (
+        Lorentz(1.0),
+        Lorentz(1.0).origin((4,), F64),
+        Lorentz(1.0).proj(jnp.array([0.0, 2.0, -1.5, 0.5], F64)),
+    ),
 ]
 
 
@@ -149,7 +160,10 @@ def test_spd_euclidean_step_fails_the_same_test():
 def test_learning_rate_schedule_and_stabilize():
     m = Sphere()
     schedule = optax.exponential_decay(0.5, transition_steps=100, decay_rate=0.9)
-    for tx in [go.rsgd(schedule, m, momentum=0.5, stabilize=10), go.radam(schedule, m, stabilize=10)]:
+    for tx in [
+        go.rsgd(schedule, m, momentum=0.5, stabilize=10),
+        go.radam(schedule, m, stabilize=10),
+    ]:
         x = run(tx, lambda x: -x[0], m.random(jax.random.PRNGKey(0), (4,), F64), 500)
         assert float(x[0]) > 1 - 1e-6
 

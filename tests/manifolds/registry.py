@@ -56,7 +56,9 @@ def random_point(m, key, shape, dtype):
         return m.random(key, shape, dtype, std=0.4)
     if isinstance(m, Product):
         keys = jax.random.split(key, len(m.factors))
-        return tuple(random_point(f, k, s, dtype) for f, k, s in zip(m.factors, keys, shape))
+        return tuple(
+            random_point(f, k, s, dtype) for f, k, s in zip(m.factors, keys, shape, strict=False)
+        )
     return m.random(key, shape, dtype)
 
 
@@ -78,11 +80,17 @@ def random_tangent(m, key, x, norm):
     leaves, treedef = jax.tree.flatten(x)
     keys = jax.random.split(key, len(leaves))
     g = jax.tree.unflatten(
-        treedef, [jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves)]
+        treedef,
+        [
+            jax.random.normal(k, leaf.shape, leaf.dtype)
+            for k, leaf in zip(keys, leaves, strict=False)
+        ],
     )
     u = m.proju(x, g)
     scale = norm / m.norm(x, u)
     ndims = _ndims(m)
     if isinstance(ndims, list):
-        return tuple(ui * scale.reshape(scale.shape + (1,) * nd) for ui, nd in zip(u, ndims))
+        return tuple(
+            ui * scale.reshape(scale.shape + (1,) * nd) for ui, nd in zip(u, ndims, strict=False)
+        )
     return u * scale.reshape(scale.shape + (1,) * ndims)

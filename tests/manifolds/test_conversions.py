@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import manifolds as mf
-from manifolds._numerics import arcosh1p
 from manifolds import Lorentz, PoincareBall
+from manifolds._numerics import arcosh1p
 
 F64 = jnp.float64
 

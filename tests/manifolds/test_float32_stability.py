@@ -18,7 +18,10 @@ F32 = jnp.float32
 def _weighted_sum(tree, key):
     leaves = jax.tree.leaves(tree)
     keys = jax.random.split(key, len(leaves))
-    return sum(jnp.sum(a * jax.random.normal(k, a.shape, a.dtype)) for k, a in zip(keys, leaves))
+    return sum(
+        jnp.sum(a * jax.random.normal(k, a.shape, a.dtype))
+        for k, a in zip(keys, leaves, strict=False)
+    )
 
 
 def assert_finite_with_grads(m, x, y, u):
@@ -33,7 +36,8 @@ def assert_finite_with_grads(m, x, y, u):
         value = jax.jit(fn)(*args)
         for leaf in jax.tree.leaves(value):
             assert np.all(np.isfinite(leaf)), f"{name}: non-finite value {leaf}"
-        grads = jax.jit(jax.grad(lambda a, b: _weighted_sum(fn(a, b), key), argnums=(0, 1)))(*args)
+        loss = lambda a, b, fn=fn: _weighted_sum(fn(a, b), key)  # noqa: E731
+        grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(*args)
         for leaf in jax.tree.leaves(grads):
             assert np.all(np.isfinite(leaf)), f"{name}: non-finite gradient {leaf}"
 

@@ -69,7 +69,7 @@ def property_errors(name: str, dtype):
             treedef,
             [
                 jax.random.normal(k, a.shape, a.dtype)
-                for k, a in zip(jax.random.split(kw, len(leaves)), leaves)
+                for k, a in zip(jax.random.split(kw, len(leaves)), leaves, strict=False)
             ],
         )
         a = jax.tree.map(lambda xi, ni: xi + 0.1 * ni, x, noise)
