@@ -97,10 +97,9 @@ def closure_from_parents(parents: Mapping[str, list[str]], source: str = "<edges
                 stack[-1] = (node, i + 1)
                 parent = parent_ids[node][i]
                 if state[parent] == 1:
-                    cycle = [nodes[n] for n, _ in stack[[n for n, _ in stack].index(parent) :]]
-                    raise ValueError(
-                        f"{source}: the hierarchy has a cycle: {' -> '.join(cycle + [nodes[parent]])}"
-                    )
+                    path = [n for n, _ in stack]
+                    cycle = [nodes[n] for n in path[path.index(parent) :]] + [nodes[parent]]
+                    raise ValueError(f"{source}: the hierarchy has a cycle: {' -> '.join(cycle)}")
                 if state[parent] == 0:
                     state[parent] = 1
                     stack.append((parent, 0))
