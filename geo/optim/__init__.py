@@ -10,7 +10,7 @@ from geo.optim.apply import apply_updates
 from geo.optim.params import ManifoldParam, manifolds_of
 from geo.optim.radam import RAdamState, radam
 from geo.optim.rsgd import RSGDState, rsgd
-from geo.optim.sparse import sparse_row_update
+from geo.optim.sparse import sparse_row_update, sparse_rsgd_step
 
 __all__ = [
     "ManifoldParam",
@@ -21,4 +21,5 @@ __all__ = [
     "radam",
     "rsgd",
     "sparse_row_update",
+    "sparse_rsgd_step",
 ]

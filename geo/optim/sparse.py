@@ -67,3 +67,38 @@ def sparse_row_update(
         return leaf.at[unique].set(new_leaf, mode="drop") if is_row_state(leaf) else new_leaf
 
     return new_table, jax.tree.map(scatter, state, sub_state)
+
+
+def sparse_rsgd_step(
+    table: jnp.ndarray,
+    rows: jnp.ndarray,
+    row_grads: jnp.ndarray,
+    manifold: Manifold | None,
+    learning_rate,
+) -> jnp.ndarray:
+    """Momentum-free Riemannian SGD on the rows of a table, without sorting the batch.
+
+    Each occurrence's step -lr * rgrad(x, g) is scatter-added into its row, then the touched
+    rows are re-projected: proj(x - lr * sum_i rgrad(x, g_i)). Since rgrad is linear in g,
+    this equals the dense step with summed gradients for manifolds whose retraction is
+    proj(x + u): Euclidean, Sphere, PoincareBall (Nickel & Kiela's update). Indices >= N are
+    dropped. Other manifolds raise; use `sparse_row_update`.
+
+    Args:
+        table: (N, *row_shape); rows: (B,) ints; row_grads: (B, *row_shape).
+        manifold: the rows' manifold, or None for Euclidean rows.
+        learning_rate: a scalar (may be traced).
+    """
+    from manifolds import Euclidean, PoincareBall, Sphere
+
+    if manifold is not None and not isinstance(manifold, Euclidean | Sphere | PoincareBall):
+        raise ValueError(
+            f"sparse_rsgd_step needs a retraction proj(x + u); {type(manifold).__name__} has "
+            "another one: use sparse_row_update(rsgd(...), ...) instead."
+        )
+    x = table.at[rows].get(mode="clip")
+    step = -learning_rate * (row_grads if manifold is None else manifold.egrad2rgrad(x, row_grads))
+    table = table.at[rows].add(step.astype(table.dtype), mode="drop")
+    if manifold is None:
+        return table
+    return table.at[rows].set(manifold.proj(table.at[rows].get(mode="clip")), mode="drop")

@@ -1,0 +1,113 @@
+"""Embedding tables of a hierarchy's nodes in hyperbolic or Euclidean space (Flax NNX).
+
+- "poincare": the Poincare ball (Nickel & Kiela, NeurIPS 2017);
+- "lorentz": the hyperboloid, dim + 1 coordinates (Nickel & Kiela, ICML 2018);
+- "euclidean": R^dim with the Euclidean distance (the papers' baseline);
+- "euclidean_param": R^dim read as tangent vectors at the hyperboloid's origin (Mishne et al.,
+  ICML 2023), trained with Euclidean optimizers; |v| is the distance to the origin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from geo.optim import ManifoldParam
+from manifolds import Lorentz, Manifold, PoincareBall, euclidean_param_dist
+from manifolds.hyperbolic import euclidean_param_to_poincare, lorentz_to_poincare
+
+SPACES = ("poincare", "lorentz", "euclidean", "euclidean_param")
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingSpace:
+    """How one kind of embedding stores, initializes, compares and draws its points.
+
+    Attributes:
+        name: one of SPACES.
+        manifold: the manifold of the table's rows (None: Euclidean parameters).
+        coordinates: stored coordinates per node for a `dim`-dimensional embedding.
+        dist: distance between rows (..., coordinates) -> (...).
+        to_poincare: rows -> Poincare-ball points (for plots).
+    """
+
+    name: str
+    manifold: Manifold | None
+    coordinates: Callable[[int], int]
+    dist: Callable[[jax.Array, jax.Array], jax.Array]
+    to_poincare: Callable[[jax.Array], jax.Array]
+
+    def init(self, key: jax.Array, num_nodes: int, dim: int, scale: float, dtype) -> jax.Array:
+        """Nickel & Kiela's initialization: uniform in [-scale, scale] near the origin."""
+        rows = jax.random.uniform(key, (num_nodes, dim), dtype, -scale, scale)
+        if self.name == "lorentz":
+            rows = self.manifold.proj(jnp.concatenate([jnp.zeros((num_nodes, 1), dtype), rows], -1))
+        return rows
+
+
+def _euclidean_dist(x, y):
+    from manifolds._numerics import safe_norm
+
+    return safe_norm(x - y)
+
+
+def embedding_space(name: str) -> EmbeddingSpace:
+    """The EmbeddingSpace called `name`; an unknown name is a ValueError listing the choices."""
+    ball, hyperboloid = PoincareBall(1.0), Lorentz(1.0)
+    spaces = {
+        "poincare": EmbeddingSpace("poincare", ball, lambda d: d, ball.dist, lambda x: x),
+        "lorentz": EmbeddingSpace(
+            "lorentz", hyperboloid, lambda d: d + 1, hyperboloid.dist, lorentz_to_poincare
+        ),
+        "euclidean": EmbeddingSpace(
+            "euclidean",
+            None,
+            lambda d: d,
+            _euclidean_dist,
+            lambda x: x / (1 + jnp.linalg.norm(x, axis=-1, keepdims=True)),
+        ),
+        "euclidean_param": EmbeddingSpace(
+            "euclidean_param", None, lambda d: d, euclidean_param_dist, euclidean_param_to_poincare
+        ),
+    }
+    if name not in spaces:
+        raise ValueError(f"unknown manifold {name!r}; valid choices are {', '.join(SPACES)}")
+    return spaces[name]
+
+
+class HierarchyEmbedding(nnx.Module):
+    """A table of node embeddings, shape (num_nodes, coordinates).
+
+    Args:
+        num_nodes: rows of the table.
+        dim: dimension of the embedding (the hyperboloid stores dim + 1 coordinates).
+        space: one of SPACES.
+        rngs: random streams; `rngs.params()` draws the initialization.
+        init_scale: half-width of the uniform initialization.
+        dtype: float32 or float64.
+    """
+
+    def __init__(
+        self,
+        num_nodes: int,
+        dim: int,
+        space: str,
+        *,
+        rngs: nnx.Rngs,
+        init_scale: float = 1e-3,
+        dtype=jnp.float32,
+    ):
+        self.space = embedding_space(space)
+        rows = self.space.init(rngs.params(), num_nodes, dim, init_scale, dtype)
+        if self.space.manifold is None:
+            self.table = nnx.Param(rows)
+        else:
+            self.table = ManifoldParam(rows, manifold=self.space.manifold)
+
+    def __call__(self, i: jax.Array, j: jax.Array) -> jax.Array:
+        """Distances between nodes i and j (broadcasting integer arrays)."""
+        return self.space.dist(self.table[...][i], self.table[...][j])
