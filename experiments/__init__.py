@@ -1,0 +1,5 @@
+"""Experiments: each module exposes get_config() and train_and_evaluate(config, workdir)."""
+
+EXPERIMENTS = {
+    "poincare_wordnet": "Hyperbolic embeddings of WordNet nouns (Nickel & Kiela 2017, 2018)",
+}

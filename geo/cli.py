@@ -1,0 +1,102 @@
+"""The `geo` command line.
+
+geo list
+geo run EXPERIMENT --workdir DIR [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+import ml_collections
+
+
+def _experiment(name: str):
+    from experiments import EXPERIMENTS
+
+    if name not in EXPERIMENTS:
+        raise SystemExit(
+            f"geo: unknown experiment {name!r}; `geo list` shows: {', '.join(EXPERIMENTS)}"
+        )
+    return importlib.import_module(f"experiments.{name}")
+
+
+def _parse_value(key: str, text: str, default):
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{key}={text!r} is not a boolean (use true or false)")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{key}={text!r} is not an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{key}={text!r} is not a number") from None
+    return text
+
+
+def build_config(module, overrides: list[str]) -> ml_collections.ConfigDict:
+    """get_config() (with the dataset preset first) plus key=value overrides, checked."""
+    pairs = []
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"expected key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        pairs.append((key.strip(), value.strip()))
+    dataset = dict(pairs).get("dataset")
+    config = module.get_config(dataset) if dataset else module.get_config()
+    for key, value in pairs:
+        if key not in config:
+            raise ValueError(
+                f"unknown config key {key!r}; valid keys: {', '.join(sorted(config.keys()))}"
+            )
+        config[key] = _parse_value(key, value, config[key])
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="geo", description="Geometric representation learning experiments."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the experiments")
+    run = sub.add_parser("run", help="run an experiment")
+    run.add_argument("experiment")
+    run.add_argument("--workdir", required=True)
+    run.add_argument("overrides", nargs="*", help="key=value config overrides")
+    # Overrides may follow --workdir, which argparse's positional matching does not allow.
+    args, extra = parser.parse_known_args(argv)
+    unknown = [a for a in extra if "=" not in a or a.startswith("-")]
+    if unknown or (extra and args.command != "run"):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+    if args.command == "run":
+        args.overrides = list(args.overrides) + extra
+
+    if args.command == "list":
+        from experiments import EXPERIMENTS
+
+        for name, text in EXPERIMENTS.items():
+            print(f"{name:20s} {text}")
+        return 0
+    module = _experiment(args.experiment)
+    try:
+        config = build_config(module, args.overrides)
+        results = module.train_and_evaluate(config, args.workdir)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        print(f"geo: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The WordNet experiment: smoke run on a toy hierarchy, metrics against a naive computation,
+bad input before any work, and resuming after SIGKILL with identical results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import poincare_wordnet
+from geo.cli import build_config, main
+from geo.data.hierarchy import read_edge_file
+from geo.hierarchy_training import reconstruction_metrics, training_data
+from models.embeddings import embedding_space
+
+
+def toy_hierarchy(path: Path, branching=(3, 3, 3)) -> Path:
+    """A 1 + 3 + 9 + 27 = 40-node tree; the test uses its first 30 nodes' edges."""
+    lines, level, next_id = [], ["n0"], 1
+    for width in branching:
+        new_level = []
+        for parent in level:
+            for _ in range(width):
+                child = f"n{next_id}"
+                next_id += 1
+                lines.append(f"{child}\t{parent}")
+                new_level.append(child)
+        level = new_level
+    path.write_text("\n".join(lines[:29]) + "\n")  # 30 nodes
+    return path
+
+
+def _config(edge_file, **overrides):
+    config = poincare_wordnet.get_config()
+    config.dataset = str(edge_file)
+    config.update(
+        dict(
+            dim=2,
+            epochs=30,
+            burnin_epochs=5,
+            batch_size=8,
+            negatives=10,
+            lr=0.3,
+            eval_every=10,
+            checkpoint_every=5,
+            progress=False,
+        )
+    )
+    config.update(overrides)
+    return config
+
+
+def test_smoke_run_on_toy_hierarchy(tmp_path):
+    edges = toy_hierarchy(tmp_path / "toy.tsv")
+    assert read_edge_file(edges).num_nodes == 30
+    results = poincare_wordnet.train_and_evaluate(
+        _config(edges, epochs=300, batch_size=4, eval_every=60), tmp_path / "run"
+    )
+    for name in ("config.json", "metrics.jsonl", "results.json", "poincare_disk.png"):
+        assert (tmp_path / "run" / name).is_file(), name
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert set(saved) >= {
+        "map",
+        "mean_rank",
+        "train_seconds",
+        "edges_per_second",
+        "compile_seconds",
+    }
+    assert saved["map"] == results["map"] and results["map"] > 0.95
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 5
+
+
+def _naive_metrics(dists: np.ndarray, edges: np.ndarray):
+    n = dists.shape[0]
+    neighbours = [set() for _ in range(n)]
+    for c, a in edges:
+        neighbours[c].add(a)
+    ranks, aps = [], []
+    for u in range(n):
+        if not neighbours[u]:
+            continue
+        others = [w for w in range(n) if w != u]
+        order = sorted(others, key=lambda w: dists[u, w])
+        hits, precisions = 0, []
+        for pos, w in enumerate(order, start=1):
+            if w in neighbours[u]:
+                hits += 1
+                precisions.append(hits / pos)
+                ranks.append(1 + sum(1 for x in order[:pos] if x not in neighbours[u]))
+        aps.append(np.mean(precisions))
+    return np.mean(ranks), np.mean(aps)
+
+
+@pytest.mark.parametrize("space_name", ["poincare", "lorentz", "euclidean_param"])
+def test_reconstruction_metrics_match_naive_definition(tmp_path, space_name):
+    h = read_edge_file(toy_hierarchy(tmp_path / "toy.tsv"))
+    space = embedding_space(space_name)
+    table = space.init(jax.random.PRNGKey(0), h.num_nodes, 3, 0.5, jnp.float64)
+    data = training_data(h)
+    got = reconstruction_metrics(space, table, data.ancestors, block=7)
+    dists = np.asarray(space.dist(table[:, None], table[None]))
+    mean_rank, mean_ap = _naive_metrics(dists, h.edges)
+    assert got["mean_rank"] == pytest.approx(mean_rank)
+    assert got["map"] == pytest.approx(mean_ap)
+
+
+def test_cli_rejects_bad_config_before_work(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown config key 'dimm'; valid keys: .*dim"):
+        build_config(poincare_wordnet, ["dimm=3"])
+    with pytest.raises(ValueError, match="lr='fast' is not a number"):
+        build_config(poincare_wordnet, ["lr=fast"])
+    with pytest.raises(ValueError, match="dim='two' is not an integer"):
+        build_config(poincare_wordnet, ["dim=two"])
+    assert build_config(poincare_wordnet, ["dataset=nouns"]).lr == 1.0
+    assert (
+        main(["run", "poincare_wordnet", "--workdir", str(tmp_path / "w"), "manifold=klein"]) == 2
+    )
+    assert (
+        "valid choices are poincare, lorentz, euclidean, euclidean_param" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "w").exists()  # nothing written for a bad config
+    missing = tmp_path / "no_wordnet"
+    assert (
+        main(
+            [
+                "run",
+                "poincare_wordnet",
+                "--workdir",
+                str(tmp_path / "x"),
+                "dataset=nouns",
+                f"wordnet_dir={missing}",
+            ]
+        )
+        == 2
+    )
+    assert "apt-get install wordnet-base" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_to_identical_results(tmp_path):
+    edges = toy_hierarchy(tmp_path / "toy.tsv")
+    args = [
+        "dataset=" + str(edges),
+        "dim=2",
+        "epochs=400",
+        "burnin_epochs=5",
+        "batch_size=4",
+        "negatives=10",
+        "eval_every=100",
+        "checkpoint_every=20",
+        "progress=false",
+    ]
+    cmd = [sys.executable, "-m", "geo.cli", "run", "poincare_wordnet", "--workdir"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    subprocess.run(
+        cmd + [str(tmp_path / "straight")] + args, check=True, env=env, capture_output=True
+    )
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        cmd + [str(killed)] + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not any((killed / "checkpoints").glob("[0-9]*")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "results.json").exists(), "the run finished before it could be killed"
+    subprocess.run(cmd + [str(killed)] + args, check=True, env=env, capture_output=True)
+
+    a = json.loads((tmp_path / "straight" / "results.json").read_text())
+    b = json.loads((killed / "results.json").read_text())
+    assert (a["map"], a["mean_rank"], a["loss"]) == (b["map"], b["mean_rank"], b["loss"])
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "straight" / "embeddings.npy"), np.load(killed / "embeddings.npy")
+    )
