@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-wordnet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet "torch==2.13.0" || $(BIN)/pip install --quiet torch
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/manifold_ops.py
+
+bench-wordnet: $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet "torch==2.13.0" || $(BIN)/pip install --quiet torch
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/poincare_vs_geoopt.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
