@@ -69,7 +69,7 @@ def run_geoopt(config, epochs, eval_every, torch_dtype):
     edges = np.asarray(data.edges)
     ancestors = np.asarray(data.ancestors)
     weights = np.exp(np.asarray(data.burnin_logits, np.float64))
-    weights /= weights.sum()
+    cdf = np.cumsum(weights / weights.sum())
     rng = np.random.default_rng(config.seed)
     ball = geoopt.PoincareBall(c=1.0)
     table = geoopt.ManifoldParameter(
@@ -92,7 +92,7 @@ def run_geoopt(config, epochs, eval_every, torch_dtype):
             batch = edges[order[start : start + config.batch_size]]
             b = len(batch)
             if burnin:
-                cand = rng.choice(n, size=(b, k, 4), p=weights)
+                cand = np.minimum(np.searchsorted(cdf, rng.random((b, k, 4)) * cdf[-1]), n - 1)
             else:
                 cand = rng.integers(0, n, size=(b, k, 4))
             bad = (cand == batch[:, :1, None]) | (
@@ -125,6 +125,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--geoopt-epochs", type=int, default=None, help="default: --epochs")
     parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument("--burnin-epochs", type=int, default=None, help="default: the paper's 20")
     args = parser.parse_args()
     try:
         import torch
@@ -132,6 +133,8 @@ def main():
         raise SystemExit("torch and geoopt are needed: run `make bench` to install them") from None
     torch.set_num_threads(max(1, torch.get_num_threads()))
     config = get_config("mammals")
+    if args.burnin_epochs is not None:
+        config.burnin_epochs = args.burnin_epochs
     geoopt_epochs = args.geoopt_epochs or args.epochs
     rows = [
         ("ours float32", run_ours(config, args.epochs, args.eval_every, jnp.float32)),
