@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -147,6 +148,33 @@ def make_epoch(
     return jax.jit(epoch, static_argnames="burnin", donate_argnums=(0, 1))
 
 
+@partial(jax.jit, static_argnames=("space", "block"))
+def _metrics_block(space: EmbeddingSpace, table, padded, start, block: int):
+    """(sum of ranks, number of ranks, sum of APs, children with ancestors) for one block."""
+    n, width = table.shape[0], padded.shape[1]
+    u = start + jnp.arange(block)
+    live = u < n
+    uc = jnp.minimum(u, n - 1)
+    d = space.dist(table[uc][:, None, :], table[None, :, :]).astype(jnp.float32)
+    d = d.at[jnp.arange(block), uc].set(jnp.inf)
+    anc = jax.lax.dynamic_slice_in_dim(padded, start, block)
+    is_anc = (anc >= 0) & live[:, None]
+    s = jnp.sort(jnp.where(is_anc, jnp.take_along_axis(d, jnp.maximum(anc, 0), 1), jnp.inf), 1)
+    where = jax.vmap(lambda row_s, row_d: jnp.searchsorted(row_s, row_d, side="right"))(s, d)
+    seg = (jnp.arange(block)[:, None] * (width + 1) + where).reshape(-1)
+    hist = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=block * (width + 1))
+    closer = jnp.cumsum(hist.reshape(block, width + 1), axis=1)[:, :width]  # nodes < s_k
+    k = jnp.arange(width)[None, :]
+    count = jnp.sum(is_anc, axis=1)
+    valid = k < count[:, None]
+    ranks = jnp.where(valid, closer - k + 1, 0)
+    precision = jnp.where(valid, (k + 1) / (closer + 1.0), 0.0)
+    ap = jnp.sum(precision, 1) / jnp.maximum(count, 1)
+    return jnp.stack(
+        [jnp.sum(ranks), jnp.sum(count), jnp.sum(jnp.where(count > 0, ap, 0.0)), jnp.sum(count > 0)]
+    ).astype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+
+
 def reconstruction_metrics(
     space: EmbeddingSpace, table: jax.Array, ancestors: jax.Array, block: int = 512
 ) -> dict[str, float]:
@@ -157,6 +185,7 @@ def reconstruction_metrics(
     (nodes no farther than v); MAP averages the mean precision over nodes with ancestors.
     Per block of children: their distances to every node, the sorted ancestor distances, and
     one histogram of where every node falls among them give every count without a full sort.
+    The block function compiles once per (space, shapes), not once per call.
 
     Args:
         table: (N, D) embeddings; ancestors: (N, A) ids padded with -1.
@@ -164,36 +193,8 @@ def reconstruction_metrics(
     n, width = ancestors.shape
     num_blocks = -(-n // block)
     padded = jnp.concatenate([ancestors, jnp.full((num_blocks * block - n, width), -1, jnp.int32)])
-
-    @jax.jit
-    def one_block(start):
-        u = start + jnp.arange(block)
-        live = u < n
-        uc = jnp.minimum(u, n - 1)
-        d = space.dist(table[uc][:, None, :], table[None, :, :]).astype(jnp.float32)
-        d = d.at[jnp.arange(block), uc].set(jnp.inf)
-        anc = jax.lax.dynamic_slice_in_dim(padded, start, block)
-        is_anc = (anc >= 0) & live[:, None]
-        s = jnp.sort(jnp.where(is_anc, jnp.take_along_axis(d, jnp.maximum(anc, 0), 1), jnp.inf), 1)
-        where = jax.vmap(lambda row_s, row_d: jnp.searchsorted(row_s, row_d, side="right"))(s, d)
-        seg = (jnp.arange(block)[:, None] * (width + 1) + where).reshape(-1)
-        hist = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=block * (width + 1))
-        closer = jnp.cumsum(hist.reshape(block, width + 1), axis=1)[:, :width]  # nodes < s_k
-        k = jnp.arange(width)[None, :]
-        count = jnp.sum(is_anc, axis=1)
-        valid = k < count[:, None]
-        ranks = jnp.where(valid, closer - k + 1, 0)
-        precision = jnp.where(valid, (k + 1) / (closer + 1.0), 0.0)
-        ap = jnp.sum(precision, 1) / jnp.maximum(count, 1)
-        return (
-            jnp.sum(ranks),
-            jnp.sum(count),
-            jnp.sum(jnp.where(count > 0, ap, 0.0)),
-            jnp.sum(count > 0),
-        )
-
     totals = np.zeros(4)
     for b in range(num_blocks):
-        totals += np.asarray([float(x) for x in one_block(b * block)])
+        totals += np.asarray(_metrics_block(space, table, padded, b * block, block), np.float64)
     rank_sum, num_ranks, ap_sum, num_children = totals
     return {"mean_rank": rank_sum / max(num_ranks, 1), "map": ap_sum / max(num_children, 1)}

@@ -15,6 +15,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 
 from manifolds._linalg import matrix_function, trace_function, transpose
+from manifolds._numerics import safe_sqrt
 from manifolds.base import Array, manifold_dataclass
 from manifolds.stiefel import Stiefel, polar
 
@@ -64,8 +65,6 @@ def grassmann_logmap(x: Array, y: Array) -> Array:
 
 def grassmann_dist(x: Array, y: Array) -> Array:
     """sqrt(sum_i theta_i^2) over the principal angles theta_i = atan(tan theta_i)."""
-    from manifolds._numerics import safe_sqrt
-
     m = _tangent_of_angles(x, y)
     return safe_sqrt(trace_function(transpose(m) @ m, _atan_sq))
 

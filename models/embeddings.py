@@ -18,6 +18,7 @@ from flax import nnx
 
 from geo.optim import ManifoldParam
 from manifolds import Lorentz, Manifold, PoincareBall, euclidean_param_dist
+from manifolds._numerics import safe_norm
 from manifolds.hyperbolic import euclidean_param_to_poincare, lorentz_to_poincare
 
 SPACES = ("poincare", "lorentz", "euclidean", "euclidean_param")
@@ -50,8 +51,6 @@ class EmbeddingSpace:
 
 
 def _euclidean_dist(x, y):
-    from manifolds._numerics import safe_norm
-
     return safe_norm(x - y)
 
 

@@ -82,16 +82,14 @@ def rsgd(
                     )
             return jax.tree.map(jnp.subtract, new_p, p), buf
 
-        buffers = state.momentum if momentum > 0 else jax.tree.map(lambda _: None, params)
         if momentum > 0:
             new_updates, new_buf = map_with_manifolds(
-                step, manifolds, params, updates, buffers, n_out=2
+                step, manifolds, params, updates, state.momentum, n_out=2
             )
-        else:
-            (new_updates,) = map_with_manifolds(
-                lambda m, p, g: step(m, p, g, None)[:1], manifolds, params, updates, n_out=1
-            )
-            new_buf = None
-        return new_updates, RSGDState(count=count, momentum=new_buf)
+            return new_updates, RSGDState(count=count, momentum=new_buf)
+        (new_updates,) = map_with_manifolds(
+            lambda m, p, g: step(m, p, g, None)[:1], manifolds, params, updates, n_out=1
+        )
+        return new_updates, RSGDState(count=count, momentum=None)
 
     return optax.GradientTransformation(init_fn, update_fn)

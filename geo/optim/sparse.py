@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from manifolds import Manifold
+from manifolds import Euclidean, Manifold, PoincareBall, Sphere
 
 
 def sparse_row_update(
@@ -89,8 +89,6 @@ def sparse_rsgd_step(
         manifold: the rows' manifold, or None for Euclidean rows.
         learning_rate: a scalar (may be traced).
     """
-    from manifolds import Euclidean, PoincareBall, Sphere
-
     if manifold is not None and not isinstance(manifold, Euclidean | Sphere | PoincareBall):
         raise ValueError(
             f"sparse_rsgd_step needs a retraction proj(x + u); {type(manifold).__name__} has "

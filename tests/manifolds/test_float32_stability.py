@@ -42,21 +42,13 @@ def assert_finite_with_grads(m, x, y, u):
             assert np.all(np.isfinite(leaf)), f"{name}: non-finite gradient {leaf}"
 
 
-def _origin(m, shape):
-    from manifolds import Product
-
-    if isinstance(m, Product):
-        return m.origin(shape, F32)
-    return m.origin(shape, F32)
-
-
 NAMES = list(REGISTRY)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_origin_and_zero_tangent(name):
     m, shape = REGISTRY[name]
-    o = _origin(m, shape)
+    o = m.origin(shape, F32)
     zero = jax.tree.map(jnp.zeros_like, o)
     assert_finite_with_grads(m, o, o, zero)
 
