@@ -13,6 +13,8 @@ repeated eigenvalues (the identity included).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,6 +39,12 @@ def _log_squared(w):
 
 def _inv_sqrt(w):
     return 1 / jnp.sqrt(w)
+
+
+@functools.cache
+def _clamp_below(floor: float):
+    """w -> max(w, floor), one function object per floor so traces are reused."""
+    return lambda w: jnp.maximum(w, floor)
 
 
 def sqrtm(p: Array) -> Array:
@@ -334,7 +342,7 @@ class SPD(Manifold):
     def proj(self, x: Array, min_eig: float | None = None) -> Array:
         """Symmetrize and clamp eigenvalues to at least `min_eig` (default: dtype-scaled)."""
         floor = min_eig if min_eig is not None else 100 * float(jnp.finfo(x.dtype).eps)
-        return matrix_function(sym(x), lambda w: jnp.maximum(w, floor))
+        return matrix_function(sym(x), _clamp_below(floor))
 
     def proju(self, x: Array, u: Array) -> Array:
         return sym(u)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -54,8 +55,10 @@ def _euclidean_dist(x, y):
     return safe_norm(x - y)
 
 
+@functools.cache
 def embedding_space(name: str) -> EmbeddingSpace:
-    """The EmbeddingSpace called `name`; an unknown name is a ValueError listing the choices."""
+    """The EmbeddingSpace called `name` (one object per name, so compiled code is reused);
+    an unknown name is a ValueError listing the choices."""
     ball, hyperboloid = PoincareBall(1.0), Lorentz(1.0)
     spaces = {
         "poincare": EmbeddingSpace("poincare", ball, lambda d: d, ball.dist, lambda x: x),
