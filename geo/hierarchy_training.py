@@ -17,7 +17,8 @@ from geo.data.hierarchy import Hierarchy
 from models.embeddings import EmbeddingSpace
 from models.nickel_kiela import ranking_loss
 
-_REJECTION_ROUNDS = 4
+_SPARES = 8
+_MISS_RATE = 1e-3
 _NEGATIVE_CHUNK = 128
 
 
@@ -69,11 +70,16 @@ def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
     """(B, K) nodes that are neither the child nor its ancestors, and a validity mask.
 
     Candidates are drawn uniformly (by degree^0.75 during burn-in, as Nickel & Kiela do, by
-    inverse CDF) with a few spares per slot; each slot takes its first acceptable candidate,
-    and slots with none are masked out of the loss.
+    inverse CDF): K per child plus a pool of 8 spares. Slot j takes its own candidate if it
+    is acceptable, else the first acceptable of its next spares (j, j + 1, ... modulo the
+    pool), so K + 8 draws replace K * rounds. The chains are long enough that a slot fails
+    with probability <= 1e-3 for a node with as many ancestors as the deepest one (at most
+    9 candidates); a slot with no acceptable candidate is masked out of the loss.
     """
-    n = data.num_nodes
-    shape = (children.shape[0], k, _REJECTION_ROUNDS)
+    n, width = data.ancestors.shape
+    reject = min((width + 1) / n, 0.999)  # the deepest node's rejection probability
+    rounds = int(np.clip(np.ceil(np.log(_MISS_RATE) / np.log(reject)), 2, 1 + _SPARES))
+    shape = (children.shape[0], k + _SPARES)
     if burnin:
         cdf = jnp.cumsum(jax.nn.softmax(data.burnin_logits))
         u = jax.random.uniform(key, shape, cdf.dtype)
@@ -81,12 +87,16 @@ def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
     else:
         cand = jax.random.randint(key, shape, 0, n, jnp.int32)
     anc = data.ancestors[children]  # (B, A)
-    bad = (cand == children[:, None, None]) | jnp.any(
-        cand[..., None] == anc[:, None, None, :], axis=-1
-    )
-    first_good = jnp.argmin(bad, axis=-1)
-    chosen = jnp.take_along_axis(cand, first_good[..., None], -1)[..., 0]
-    return chosen, ~jnp.all(bad, axis=-1)
+    bad = (cand == children[:, None]) | jnp.any(cand[..., None] == anc[:, None, :], axis=-1)
+    slot = np.arange(k)[:, None]
+    chains = np.concatenate(
+        [slot, k + (slot + np.arange(rounds - 1)[None, :]) % _SPARES], axis=1
+    )  # (K, rounds): each slot's own candidate, then its spares
+    first_good = jnp.argmin(bad[:, chains], axis=-1)
+    chosen_col = jnp.asarray(chains)[jnp.arange(k)[None, :], first_good]
+    chosen = jnp.take_along_axis(cand, chosen_col, 1)
+    valid = ~jnp.take_along_axis(bad, chosen_col, 1)
+    return chosen, valid
 
 
 def make_epoch(
@@ -125,16 +135,12 @@ def make_epoch(
 
         def step(carry, inputs):
             table, opt_state = carry
-            batch, cand, valid = inputs
-            real = batch[:, 0] < n
-            idx = jnp.concatenate([batch, jnp.where(real[:, None], cand, n)], axis=1)
+            idx, mask, weight = inputs  # (B, 2 + K) rows, (B, 1 + K) valid, (B,) weights
             rows = table.at[idx].get(mode="clip")
-            mask = jnp.concatenate([jnp.ones_like(valid[:, :1]), valid], axis=1)
 
             def loss_fn(rows):
                 dists = space.dist(rows[:, :1], rows[:, 1:])
-                per_edge = ranking_loss(dists, mask)
-                return jnp.sum(jnp.where(real, per_edge, 0.0)) / jnp.maximum(jnp.sum(real), 1)
+                return jnp.sum(weight * ranking_loss(dists, mask))
 
             loss, grads = jax.value_and_grad(loss_fn)(rows)
             flat_idx, flat_grads = idx.reshape(-1), grads.reshape(-1, table.shape[-1])
@@ -147,13 +153,19 @@ def make_epoch(
             return (table, opt_state), loss
 
         def run_chunk(carry, inputs):
-            chunk_batches, key = inputs
-            children = jnp.where(chunk_batches[:, 0] < n, chunk_batches[:, 0], 0)
-            cands, valids = sample_negatives(key, children, data, negatives, burnin)
+            chunk_batches, key = inputs  # (chunk * B, 2); padded edges have child n
+            real = chunk_batches[:, 0] < n
+            cands, valids = sample_negatives(
+                key, jnp.where(real, chunk_batches[:, 0], 0), data, negatives, burnin
+            )
+            idx = jnp.concatenate([chunk_batches, jnp.where(real[:, None], cands, n)], axis=1)
+            mask = jnp.concatenate([jnp.ones_like(valids[:, :1]), valids], axis=1)
+            real = real.reshape(chunk, batch_size)
+            weight = real / jnp.maximum(jnp.sum(real, axis=1, keepdims=True), 1)
             per_step = (
-                chunk_batches.reshape(chunk, batch_size, 2),
-                cands.reshape(chunk, batch_size, negatives),
-                valids.reshape(chunk, batch_size, negatives),
+                idx.reshape(chunk, batch_size, 2 + negatives),
+                mask.reshape(chunk, batch_size, 1 + negatives),
+                weight.astype(table.dtype),
             )
             return jax.lax.scan(step, carry, per_step)
 

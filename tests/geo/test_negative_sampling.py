@@ -1,0 +1,52 @@
+"""Negative sampling of Nickel & Kiela: never the child or an ancestor, uniform (or by
+degree^0.75 in burn-in) over the acceptable nodes, even where most candidates are rejected."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from geo.data.hierarchy import closure_from_parents
+from geo.hierarchy_training import sample_negatives, training_data
+
+
+def _chain(length: int):
+    """n0 <- n1 <- ... : node i has i ancestors, so deep nodes reject most candidates."""
+    return closure_from_parents({f"n{i}": [f"n{i - 1}"] for i in range(1, length)})
+
+
+@pytest.mark.parametrize("burnin", [False, True])
+def test_negatives_are_acceptable_and_follow_the_target_distribution(burnin):
+    hierarchy = _chain(12)
+    data = training_data(hierarchy)
+    names = hierarchy.index()
+    child = names["n6"]  # 6 ancestors and itself: 7 of 12 candidates are rejected
+    children = np.full(4000, child, np.int32)
+    chosen, valid = jax.jit(sample_negatives, static_argnums=(3, 4))(
+        jax.random.PRNGKey(0), children, data, 10, burnin
+    )
+    chosen, valid = np.asarray(chosen), np.asarray(valid)
+    forbidden = {child} | {names[f"n{i}"] for i in range(6)}
+    assert not set(chosen[valid].tolist()) & forbidden
+    # The deepest node rejects every candidate, so chains have the maximum 9 candidates; n6
+    # rejects 7 of 12, and a slot misses with probability (7/12)^9 = 0.8%.
+    assert abs((1 - valid.mean()) - (7 / 12) ** 9) < 0.004
+
+    allowed = np.array(sorted(set(range(hierarchy.num_nodes)) - forbidden))
+    weights = np.exp(np.asarray(data.burnin_logits))[allowed] if burnin else np.ones(len(allowed))
+    expected = weights / weights.sum()
+    counts = np.bincount(chosen[valid], minlength=hierarchy.num_nodes)[allowed]
+    total = counts.sum()
+    # Each frequency within 5 binomial standard deviations of its target.
+    sigma = np.sqrt(total * expected * (1 - expected))
+    assert np.all(np.abs(counts - total * expected) < 5 * sigma), (counts, total * expected)
+
+
+def test_deep_wordnet_like_rejection_is_rare(shared_data):
+    from geo.data.wordnet import load_mammals
+
+    data = training_data(load_mammals())
+    children = np.asarray(data.edges[:, 0])
+    _, valid = sample_negatives(jax.random.PRNGKey(1), children, data, 50, False)
+    assert np.asarray(valid).mean() > 0.9999
