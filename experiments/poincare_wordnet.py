@@ -25,8 +25,15 @@ from tqdm.auto import tqdm
 
 import geo.optim as go
 from geo.data.hierarchy import Hierarchy, read_edge_file
+from geo.data.splits import listed_edge_split, random_edge_split
 from geo.data.wordnet import load_mammals, load_wordnet_nouns
-from geo.hierarchy_training import make_epoch, reconstruction_metrics, training_data
+from geo.hierarchy_training import (
+    make_epoch,
+    padded_ancestors,
+    ranking_metrics,
+    reconstruction_metrics,
+    training_data,
+)
 from models.embeddings import SPACES, embedding_space
 
 # The configurations of the papers' code.
@@ -35,6 +42,10 @@ PRESETS = {
     "nouns": dict(dim=10, lr=1.0, batch_size=50, negatives=50, burnin_epochs=20, epochs=1500),
 }
 OPTIMIZERS = ("rsgd", "radam")
+# Keys whose values may differ between the runs of one compiled program (`geo sweep`).
+SWEEP_AXES = ("seed", "lr", "init_scale", "burnin_lr_factor")
+# Keys that do not change what is trained; a resumed run may change them.
+_RUNTIME_KEYS = ("progress", "eval_every", "checkpoint_every", "eval_block", "epochs")
 DTYPES = ("float32", "float64")
 
 
@@ -56,6 +67,9 @@ def get_config(dataset: str = "mammals") -> ml_collections.ConfigDict:
     c.checkpoint_every = 10
     c.eval_block = 512
     c.progress = True
+    c.test_fraction = 0.0  # > 0: hold out this fraction of edges for link prediction
+    c.test_edges = ""  # or: a (child, ancestor) file of closure pairs to hold out
+    c.split_seed = 0
     c.update(PRESETS.get(dataset, PRESETS["mammals"]))
     return c
 
@@ -78,6 +92,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"{key} must be >= 0, got {config[key]}")
     if not float(config.lr) > 0:
         raise ValueError(f"lr must be positive, got {config.lr}")
+    if not 0.0 <= float(config.test_fraction) < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {config.test_fraction}")
+    if config.test_edges and config.test_fraction:
+        raise ValueError("set test_fraction or test_edges, not both")
 
 
 def load_hierarchy(config: ml_collections.ConfigDict) -> Hierarchy:
@@ -87,6 +105,15 @@ def load_hierarchy(config: ml_collections.ConfigDict) -> Hierarchy:
     if config.dataset == "nouns":
         return load_wordnet_nouns(config.wordnet_dir or None)
     return read_edge_file(config.dataset)
+
+
+def split_edges(config, hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray | None]:
+    """(train, test) edges: all edges and no test set unless a link-prediction split is set."""
+    if config.test_edges:
+        return listed_edge_split(hierarchy, config.test_edges)
+    if config.test_fraction:
+        return random_edge_split(hierarchy, float(config.test_fraction), int(config.split_seed))
+    return hierarchy.edges, None
 
 
 def _make_tx(config, space):
@@ -125,113 +152,190 @@ def _host_copy(table, opt_state, train_seconds) -> dict:
     return {**state, "train_seconds": np.float64(train_seconds)}
 
 
+def _shared_settings(config: ml_collections.ConfigDict, ignore=SWEEP_AXES) -> dict:
+    return {k: v for k, v in config.to_dict().items() if k not in ignore}
+
+
+def _check_resumable(state_dir: Path, configs) -> None:
+    """A workdir's checkpoints belong to these configs; anything else is a clear error."""
+    path = state_dir / "program.json"
+    settings = [_shared_settings(c, _RUNTIME_KEYS) for c in configs]
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != settings:
+            old, new = before[0] if before else {}, settings[0]
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            what = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4])
+            raise ValueError(
+                f"{state_dir} holds checkpoints of different runs ({what or 'other runs'}); "
+                "use a new --workdir, or delete its checkpoints to start over"
+            )
+    path.write_text(json.dumps(settings, indent=2))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Train, evaluate and write the workdir's files; returns the results dict."""
-    validate(config)
-    if config.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    dtype = jnp.dtype(config.dtype)
-    hierarchy = load_hierarchy(config)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
 
-    space = embedding_space(config.manifold)
-    data = training_data(hierarchy)
-    make_tx = _make_tx(config, space)
-    init_key, key = jax.random.split(jax.random.PRNGKey(config.seed))
-    table = space.init(init_key, hierarchy.num_nodes, config.dim, config.init_scale, dtype)
-    opt_state = make_tx(config.lr).init(table) if make_tx is not None else ()
+
+def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[dict]:
+    """Train R runs that differ only in SWEEP_AXES (seed, lr, ...) as one compiled program.
+
+    Each run gets its own workdir (config.json, metrics.jsonl, results.json, embeddings.npy,
+    poincare_disk.png for dim 2); the program's checkpoints go to `state_dir`. A run's
+    results do not depend on the other runs of its program.
+    """
+    for config in configs:
+        validate(config)
+    shared = _shared_settings(configs[0])
+    for config in configs[1:]:
+        if _shared_settings(config) != shared:
+            raise ValueError(f"runs of one program may differ only in {', '.join(SWEEP_AXES)}")
+    first = configs[0]
+    if first.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    dtype = jnp.dtype(first.dtype)
+    hierarchy = load_hierarchy(first)
+    train_edges, test_edges = split_edges(first, hierarchy)
+    workdirs = [Path(w) for w in workdirs]
+    state_dir = Path(state_dir)
+    for config, workdir in zip(configs, workdirs, strict=True):
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    _check_resumable(state_dir, configs)
+
+    space = embedding_space(first.manifold)
+    data = training_data(hierarchy, train_edges)
+    num_edges = len(train_edges)
+    link_query = None
+    if test_edges is not None:
+        link_query = jnp.asarray(padded_ancestors(hierarchy.num_nodes, test_edges))
+        all_ancestors = jnp.asarray(padded_ancestors(hierarchy.num_nodes, hierarchy.edges))
+    make_tx = _make_tx(first, space)
+    runs = len(configs)
+    keys, tables, opt_states = [], [], []
+    for config in configs:
+        init_key, key = jax.random.split(jax.random.PRNGKey(config.seed))
+        table = space.init(init_key, hierarchy.num_nodes, first.dim, config.init_scale, dtype)
+        keys.append(key)
+        tables.append(table)
+        opt_states.append(make_tx(config.lr).init(table) if make_tx is not None else ())
+    keys, tables = jnp.stack(keys), jnp.stack(tables)
+    opt_states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *opt_states)
+    lrs = jnp.asarray([c.lr for c in configs], dtype)
+    burnin_lrs = lrs * jnp.asarray([c.burnin_lr_factor for c in configs], dtype)
 
     manager = ocp.CheckpointManager(
-        (workdir / "checkpoints").resolve(), options=ocp.CheckpointManagerOptions(max_to_keep=2)
+        (state_dir / "checkpoints").resolve(),
+        options=ocp.CheckpointManagerOptions(max_to_keep=2),
     )
     start_epoch, train_seconds = 0, 0.0
     if manager.latest_step() is not None:
-        target = {"table": table, "opt_state": opt_state, "train_seconds": np.float64(0.0)}
+        target = {"table": tables, "opt_state": opt_states, "train_seconds": np.float64(0.0)}
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         restored = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
-        table, opt_state = restored["table"], restored["opt_state"]
+        tables, opt_states = restored["table"], restored["opt_state"]
         start_epoch, train_seconds = manager.latest_step(), float(restored["train_seconds"])
-    metrics_path = workdir / "metrics.jsonl"
-    kept = []
-    if metrics_path.exists():  # drop evaluations past the checkpoint we resume from
-        kept = [
-            ln
-            for ln in metrics_path.read_text().splitlines()
-            if json.loads(ln)["epoch"] <= start_epoch
-        ]
-    metrics_path.write_text("".join(ln + "\n" for ln in kept))
+    metrics_paths = [w / "metrics.jsonl" for w in workdirs]
+    for path in metrics_paths:  # drop evaluations past the checkpoint we resume from
+        kept = []
+        if path.exists():
+            kept = [
+                ln for ln in path.read_text().splitlines() if json.loads(ln)["epoch"] <= start_epoch
+            ]
+        path.write_text("".join(ln + "\n" for ln in kept))
 
-    epoch_fn = make_epoch(space, make_tx, config.batch_size, config.negatives, hierarchy.num_edges)
-    lr = jnp.asarray(config.lr, dtype)
+    epoch_fn = make_epoch(space, make_tx, first.batch_size, first.negatives, num_edges)
     t0 = time.perf_counter()
     compiled = {
-        burnin: epoch_fn.lower(table, opt_state, data, key, lr, burnin=burnin).compile()
-        for burnin in ({True, False} if config.burnin_epochs else {False})
+        burnin: epoch_fn.lower(tables, opt_states, data, keys, lrs, burnin=burnin).compile()
+        for burnin in ({True, False} if first.burnin_epochs else {False})
     }
     compile_seconds = time.perf_counter() - t0
+    fold_in = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))
 
-    def evaluate(epoch, loss):
-        t = time.perf_counter()
-        result = reconstruction_metrics(space, table, data.ancestors, config.eval_block)
-        result.update(epoch=epoch, loss=loss, eval_seconds=time.perf_counter() - t)
-        with open(metrics_path, "a") as f:
-            f.write(json.dumps(result) + "\n")
-        return result
+    def evaluate(epoch, losses) -> list[dict]:
+        out = []
+        for r in range(runs):
+            t = time.perf_counter()
+            result = reconstruction_metrics(space, tables[r], data.ancestors, first.eval_block)
+            if link_query is not None:
+                link = ranking_metrics(
+                    space, tables[r], link_query, all_ancestors, first.eval_block
+                )
+                result.update(link_map=link["map"], link_mean_rank=link["mean_rank"])
+            result.update(epoch=epoch, loss=float(losses[r]))
+            result["eval_seconds"] = time.perf_counter() - t
+            with open(metrics_paths[r], "a") as f:
+                f.write(json.dumps(result) + "\n")
+            out.append(result)
+        return out
 
+    name = f"{first.dataset} {first.manifold}" + (f" x{runs} runs" if runs > 1 else "")
     bar = tqdm(
-        range(start_epoch, config.epochs),
+        range(start_epoch, first.epochs),
         initial=start_epoch,
-        total=config.epochs,
-        disable=not config.progress,
-        desc=f"{config.dataset} {config.manifold}",
+        total=first.epochs,
+        disable=not first.progress,
+        desc=name,
         unit="epoch",
     )
-    loss = float("nan")
+    losses = np.full(runs, np.nan)
     for epoch in bar:
-        burnin = epoch < config.burnin_epochs
-        scale = config.burnin_lr_factor if burnin else 1.0
+        burnin = epoch < first.burnin_epochs
         t = time.perf_counter()
-        table, opt_state, loss_arr = compiled[burnin](
-            table, opt_state, data, jax.random.fold_in(key, epoch), lr * scale
+        tables, opt_states, loss_arr = compiled[burnin](
+            tables, opt_states, data, fold_in(keys, epoch), burnin_lrs if burnin else lrs
         )
-        loss = float(loss_arr)  # blocks until the epoch is done
+        losses = np.asarray(loss_arr)  # blocks until the epoch is done
         train_seconds += time.perf_counter() - t
         done = epoch + 1
-        rate = hierarchy.num_edges * (done - start_epoch) / max(train_seconds, 1e-9)
-        bar.set_postfix(loss=f"{loss:.4f}", edges_per_s=f"{rate:,.0f}")
-        if not np.isfinite(loss):
+        rate = runs * num_edges * (done - start_epoch) / max(train_seconds, 1e-9)
+        bar.set_postfix(loss=f"{np.mean(losses):.4f}", edges_per_s=f"{rate:,.0f}")
+        if not np.all(np.isfinite(losses)):
+            bad = int(np.argmax(~np.isfinite(losses)))
             raise FloatingPointError(
-                f"epoch {done}: the loss is {loss}; lower lr or use dtype=float64"
+                f"epoch {done}: the loss of {workdirs[bad]} (seed={configs[bad].seed}, "
+                f"lr={configs[bad].lr}) is {losses[bad]}; lower lr or use dtype=float64"
             )
-        if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.epochs:
+        if first.checkpoint_every and done % first.checkpoint_every == 0 and done < first.epochs:
             manager.save(
-                done, args=ocp.args.StandardSave(_host_copy(table, opt_state, train_seconds))
+                done, args=ocp.args.StandardSave(_host_copy(tables, opt_states, train_seconds))
             )
-        if config.eval_every and done % config.eval_every == 0 and done < config.epochs:
-            evaluate(done, loss)
-    final = evaluate(config.epochs, loss)
-    state = _host_copy(table, opt_state, train_seconds)
-    manager.save(config.epochs, args=ocp.args.StandardSave(state), force=True)
+        if first.eval_every and done % first.eval_every == 0 and done < first.epochs:
+            evaluate(done, losses)
+    finals = evaluate(first.epochs, losses)
+    state = _host_copy(tables, opt_states, train_seconds)
+    manager.save(first.epochs, args=ocp.args.StandardSave(state), force=True)
     manager.wait_until_finished()
     manager.close()
 
-    epochs_run = config.epochs
-    results = {
-        "map": final["map"],
-        "mean_rank": final["mean_rank"],
-        "loss": loss,
-        "train_seconds": train_seconds,
-        "edges_per_second": hierarchy.num_edges * epochs_run / max(train_seconds, 1e-9),
-        "compile_seconds": compile_seconds,
-        "eval_seconds": final["eval_seconds"],
-        "epochs": epochs_run,
-        "num_nodes": hierarchy.num_nodes,
-        "num_edges": hierarchy.num_edges,
-    }
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
-    np.save(workdir / "embeddings.npy", np.asarray(table))
-    if config.dim == 2:
-        _plot_disk(workdir / "poincare_disk.png", np.asarray(space.to_poincare(table)), hierarchy)
-    return results
+    all_results = []
+    for r, (final, workdir) in enumerate(zip(finals, workdirs, strict=True)):
+        results = {key: final[key] for key in ("map", "mean_rank")}
+        if link_query is not None:
+            results.update(
+                link_map=final["link_map"],
+                link_mean_rank=final["link_mean_rank"],
+                num_test_edges=len(test_edges),
+            )
+        results.update(
+            loss=float(losses[r]),
+            train_seconds=train_seconds,
+            edges_per_second=num_edges * first.epochs / max(train_seconds, 1e-9),
+            compile_seconds=compile_seconds,
+            eval_seconds=final["eval_seconds"],
+            epochs=first.epochs,
+            num_nodes=hierarchy.num_nodes,
+            num_edges=num_edges,
+            runs_in_program=runs,
+        )
+        (workdir / "results.json").write_text(json.dumps(results, indent=2))
+        table = np.asarray(tables[r])
+        np.save(workdir / "embeddings.npy", table)
+        if first.dim == 2:
+            points = np.asarray(space.to_poincare(table))
+            _plot_disk(workdir / "poincare_disk.png", points, hierarchy)
+        all_results.append(results)
+    return all_results

@@ -2,6 +2,7 @@
 
 geo list
 geo run EXPERIMENT --workdir DIR [key=value ...]
+geo sweep EXPERIMENT --workdir DIR [key=v1,v2,... key=A-B ...]
 """
 
 from __future__ import annotations
@@ -44,14 +45,20 @@ def _parse_value(key: str, text: str, default):
     return text
 
 
-def build_config(module, overrides: list[str]) -> ml_collections.ConfigDict:
-    """get_config() (with the dataset preset first) plus key=value overrides, checked."""
+def split_items(items: list[str]) -> list[tuple[str, str]]:
+    """`key=value` strings as (key, value) pairs; anything else is a ValueError."""
     pairs = []
-    for item in overrides:
+    for item in items:
         if "=" not in item:
             raise ValueError(f"expected key=value, got {item!r}")
         key, value = item.split("=", 1)
         pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def build_config(module, overrides: list[str]) -> ml_collections.ConfigDict:
+    """get_config() (with the dataset preset first) plus key=value overrides, checked."""
+    pairs = split_items(overrides)
     dataset = dict(pairs).get("dataset")
     config = module.get_config(dataset) if dataset else module.get_config()
     for key, value in pairs:
@@ -73,12 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("experiment")
     run.add_argument("--workdir", required=True)
     run.add_argument("overrides", nargs="*", help="key=value config overrides")
+    sweep = sub.add_parser(
+        "sweep", help="run a grid of configs; runs that share shapes train as one program"
+    )
+    sweep.add_argument("experiment")
+    sweep.add_argument("--workdir", required=True)
+    sweep.add_argument("overrides", nargs="*", help="key=v1,v2,... or key=A-B (integers)")
     # Overrides may follow --workdir, which argparse's positional matching does not allow.
     args, extra = parser.parse_known_args(argv)
     unknown = [a for a in extra if "=" not in a or a.startswith("-")]
-    if unknown or (extra and args.command != "run"):
+    if unknown or (extra and args.command == "list"):
         parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
-    if args.command == "run":
+    if args.command != "list":
         args.overrides = list(args.overrides) + extra
 
     if args.command == "list":
@@ -89,10 +102,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     module = _experiment(args.experiment)
     try:
+        if args.command == "sweep":
+            from geo.sweep import run_sweep
+
+            print(run_sweep(module, args.workdir, args.overrides))
+            return 0
         config = build_config(module, args.overrides)
         results = module.train_and_evaluate(config, args.workdir)
     except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"geo: error: {err}", file=sys.stderr)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"geo: error: {message}", file=sys.stderr)
         return 2
     print(json.dumps(results, indent=2))
     return 0

@@ -115,6 +115,37 @@ def closure_from_parents(parents: Mapping[str, list[str]], source: str = "<edges
     return Hierarchy(tuple(nodes), edges)
 
 
+def read_edge_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """The (child, parent) pairs of a two-column file, tab- or comma-separated.
+
+    Lines starting with '#' and blank lines are skipped.
+
+    Raises:
+        FileNotFoundError, or ValueError naming the file and line of a malformed line or a
+        self-loop, or saying the file has no pairs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"edge file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    delimiter = "\t" if "\t" in text else ","
+    pairs = []
+    for number, row in enumerate(csv.reader(text.splitlines(), delimiter=delimiter), start=1):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in row]
+        if len(cells) != 2 or not all(cells):
+            raise ValueError(
+                f"{path}:{number}: expected two columns 'child{delimiter!r}parent', got {row!r}"
+            )
+        if cells[0] == cells[1]:
+            raise ValueError(f"{path}:{number}: self-loop {cells[0]!r} -> {cells[1]!r}")
+        pairs.append((cells[0], cells[1]))
+    if not pairs:
+        raise ValueError(f"{path}: no edges found (the file is empty or only has comments)")
+    return pairs
+
+
 def read_edge_file(path: str | os.PathLike, closed: bool = False) -> Hierarchy:
     """A hierarchy from a two-column file of (child, parent) edges, tab- or comma-separated.
 
@@ -126,33 +157,15 @@ def read_edge_file(path: str | os.PathLike, closed: bool = False) -> Hierarchy:
         FileNotFoundError, or ValueError naming the file and line of a malformed line, a
         self-loop, an empty file, or a cycle.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"edge file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    delimiter = "\t" if "\t" in text else ","
+    pairs = read_edge_pairs(path)
     parents: dict[str, list[str]] = {}
-    count = 0
-    for number, row in enumerate(csv.reader(text.splitlines(), delimiter=delimiter), start=1):
-        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-            continue
-        cells = [c.strip() for c in row]
-        if len(cells) != 2 or not all(cells):
-            raise ValueError(
-                f"{path}:{number}: expected two columns 'child{delimiter!r}parent', got {row!r}"
-            )
-        child, parent = cells
-        if child == parent:
-            raise ValueError(f"{path}:{number}: self-loop {child!r} -> {parent!r}")
+    for child, parent in pairs:
         parents.setdefault(child, []).append(parent)
         parents.setdefault(parent, [])
-        count += 1
-    if count == 0:
-        raise ValueError(f"{path}: no edges found (the file is empty or only has comments)")
     hierarchy = closure_from_parents(parents, source=str(path))
-    if closed and hierarchy.num_edges != count:
+    if closed and hierarchy.num_edges != len(pairs):
         raise ValueError(
-            f"{path}: expected a closed relation of {count} pairs, its closure has "
+            f"{path}: expected a closed relation of {len(pairs)} pairs, its closure has "
             f"{hierarchy.num_edges}"
         )
     return hierarchy

@@ -87,7 +87,8 @@ def sparse_rsgd_step(
     Args:
         table: (N, *row_shape); rows: (B,) ints; row_grads: (B, *row_shape).
         manifold: the rows' manifold, or None for Euclidean rows.
-        learning_rate: a scalar (may be traced).
+        learning_rate: a scalar, or (B, 1) per occurrence (may be traced); the occurrences of
+            one row must share it.
     """
     if manifold is not None and not isinstance(manifold, Euclidean | Sphere | PoincareBall):
         raise ValueError(

@@ -1,0 +1,134 @@
+"""`geo sweep`: a grid of configs, where configs that share shapes train as one program.
+
+    geo sweep poincare_wordnet --workdir runs/sweep lr=0.1,0.3 seed=0-7
+
+`key=v1,v2,...` lists values and `key=A-B` an inclusive integer range; the grid is their
+product. Runs that differ only in the experiment's SWEEP_AXES (seeds, learning rates) are
+batched into one compiled program; the other groups run in turn. The workdir receives one
+folder per run, `sweep.csv` (one row per run) and `sweep.md` (mean +- std over seeds).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from pathlib import Path
+
+import numpy as np
+
+_RANGE = re.compile(r"^(-?\d+)-(-?\d+)$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
+
+
+def expand_values(key: str, text: str, default) -> list[str]:
+    """The values of one `key=...` item: a comma list, or A-B for an integer key."""
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        match = _RANGE.match(part)
+        if match and isinstance(default, int) and not isinstance(default, bool):
+            lo, hi = int(match.group(1)), int(match.group(2))
+            if hi < lo:
+                raise ValueError(f"{key}={part}: empty range, write it as low-high")
+            values += [str(v) for v in range(lo, hi + 1)]
+        elif part:
+            values.append(part)
+    if not values:
+        raise ValueError(f"{key}= has no values")
+    return values
+
+
+def sweep_grid(module, items: list[str]) -> tuple[list[str], list[list[str]]]:
+    """(swept keys, one override list per run) for `key=values` items."""
+    from geo.cli import split_items
+
+    defaults = module.get_config()
+    pairs = split_items(items)
+    for key, _ in pairs:
+        if key not in defaults:
+            raise ValueError(
+                f"unknown config key {key!r}; valid keys: {', '.join(sorted(defaults.keys()))}"
+            )
+    # A key given twice keeps its last values, as `geo run` does.
+    options = [(k, expand_values(k, v, defaults[k])) for k, v in dict(pairs).items()]
+    swept = [k for k, values in options if len(values) > 1]
+    runs = [
+        [f"{k}={v}" for (k, _), v in zip(options, combo, strict=True)]
+        for combo in itertools.product(*(values for _, values in options))
+    ]
+    return swept, runs
+
+
+def _run_name(overrides: list[str], swept: list[str]) -> str:
+    chosen = [o for o in overrides if o.split("=", 1)[0] in swept] or ["run"]
+    return _UNSAFE.sub("_", ",".join(chosen))
+
+
+def _program_groups(module, configs) -> list[list[int]]:
+    """Indices of runs batched together: equal in everything but the module's SWEEP_AXES."""
+    axes = getattr(module, "SWEEP_AXES", ())
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        shared = {k: v for k, v in config.to_dict().items() if k not in axes}
+        groups.setdefault(repr(sorted(shared.items())), []).append(i)
+    return list(groups.values())
+
+
+def summarize(rows: list[dict], swept: list[str], metrics: list[str]) -> str:
+    """A markdown table of mean +- std of `metrics` over seeds, per setting of the other keys."""
+    by = [k for k in swept if k != "seed"]
+    table: dict[tuple, list[dict]] = {}
+    for row in rows:
+        table.setdefault(tuple(row[k] for k in by), []).append(row)
+    header = [*by, "runs", *metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for setting, group in table.items():
+        cells = [str(v) for v in setting] + [str(len(group))]
+        for m in metrics:
+            values = np.asarray([r[m] for r in group], float)
+            cells.append(
+                f"{values.mean():.4g} +- {values.std(ddof=1) if len(values) > 1 else 0:.2g}"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_sweep(module, workdir: str | Path, items: list[str]) -> str:
+    """Run the grid, write sweep.csv and sweep.md under `workdir`; returns the markdown."""
+    from geo.cli import build_config
+
+    swept, grid = sweep_grid(module, items)
+    configs = [build_config(module, overrides) for overrides in grid]
+    for config in configs:  # every bad value is reported before any training
+        module.validate(config)
+    names = [_run_name(o, swept) for o in grid]
+    workdir = Path(workdir)
+    results: list[dict | None] = [None] * len(configs)
+    groups = _program_groups(module, configs)
+    batched = hasattr(module, "train_and_evaluate_many")
+    for g, members in enumerate(groups):
+        if batched:
+            outs = module.train_and_evaluate_many(
+                [configs[i] for i in members],
+                [workdir / names[i] for i in members],
+                state_dir=workdir / "programs" / f"program-{g:03d}",
+            )
+        else:
+            outs = [module.train_and_evaluate(configs[i], workdir / names[i]) for i in members]
+        for i, out in zip(members, outs, strict=True):
+            results[i] = out
+
+    metrics = [k for k, v in results[0].items() if isinstance(v, float)]
+    rows = [
+        {"run": name, **{k: config[k] for k in swept}, **out}
+        for name, config, out in zip(names, configs, results, strict=True)
+    ]
+    with open(workdir / "sweep.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    shown = [m for m in metrics if m in ("map", "mean_rank", "link_map", "link_mean_rank")]
+    markdown = summarize(rows, swept, shown or metrics)
+    (workdir / "sweep.md").write_text(markdown)
+    return markdown
