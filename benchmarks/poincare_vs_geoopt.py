@@ -33,24 +33,26 @@ def run_ours(config, epochs, eval_every, dtype):
     data = training_data(hierarchy)
     init_key, key = jax.random.split(jax.random.PRNGKey(config.seed))
     table = space.init(init_key, hierarchy.num_nodes, config.dim, config.init_scale, dtype)
+    table, key = table[None], key[None]  # one run
     epoch_fn = make_epoch(space, None, config.batch_size, config.negatives, hierarchy.num_edges)
-    lr = jnp.asarray(config.lr, dtype)
+    lr = jnp.asarray([config.lr], dtype)
     start = time.perf_counter()
     compiled = {
         b: epoch_fn.lower(table, (), data, key, lr, burnin=b).compile() for b in (True, False)
     }
+    fold_in = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))
     compile_s = time.perf_counter() - start
     train_s, reached, history = 0.0, None, []
     for epoch in range(epochs):
         burnin = epoch < config.burnin_epochs
         t = time.perf_counter()
         table, _, loss = compiled[burnin](
-            table, (), data, jax.random.fold_in(key, epoch), lr * (0.1 if burnin else 1.0)
+            table, (), data, fold_in(key, epoch), lr * (0.1 if burnin else 1.0)
         )
         jax.block_until_ready(table)
         train_s += time.perf_counter() - t
         if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
-            m = reconstruction_metrics(space, table, data.ancestors)
+            m = reconstruction_metrics(space, table[0], data.ancestors)
             history.append((epoch + 1, m["map"], m["mean_rank"]))
             if reached is None and m["map"] >= 0.9:
                 reached = train_s
