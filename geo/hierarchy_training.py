@@ -226,28 +226,58 @@ def make_epoch(
     return jax.jit(epoch, static_argnames="burnin", donate_argnums=(0, 1))
 
 
-@partial(jax.jit, static_argnames=("space", "block"))
-def _metrics_block(space: EmbeddingSpace, table, query, exclude, start, block: int):
+def _closer_counts(s, d):
+    """(B, W) number of entries of d (B, M) strictly below each sorted s (B, W).
+
+    where = how many s values are <= d; an entry is below s_k iff where <= k, so one
+    histogram of `where` and its cumulative sum give every count without a sort of d.
+    """
+    block, width = s.shape
+    where = jax.vmap(lambda row_s, row_d: jnp.searchsorted(row_s, row_d, side="right"))(s, d)
+    seg = (jnp.arange(block)[:, None] * (width + 1) + where).reshape(-1)
+    hist = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=block * (width + 1))
+    return jnp.cumsum(hist.reshape(block, width + 1), axis=1)[:, :width]
+
+
+@partial(jax.jit, static_argnames=("space", "block", "capacity"))
+def _metrics_block(space: EmbeddingSpace, table, query, exclude, start, block: int, capacity: int):
     """(sum of ranks, number of ranks, sum of APs, children with queries) for one block."""
     n, width = table.shape[0], query.shape[1]
     u = start + jnp.arange(block)
     live = u < n
     uc = jnp.minimum(u, n - 1)
     rows = jnp.arange(block)[:, None]
-    d = space.dist(table[uc][:, None, :], table[None, :, :]).astype(jnp.float32)
-    d = d.at[jnp.arange(block), uc].set(jnp.inf)
+    x = table[uc]
     q = jax.lax.dynamic_slice_in_dim(query, start, block)
     is_q = (q >= 0) & live[:, None]
-    s = jnp.sort(jnp.where(is_q, jnp.take_along_axis(d, jnp.maximum(q, 0), 1), jnp.inf), 1)
-    # Competitors: every node but u and its excluded ones (padding -1 -> n is dropped).
+    q_dist = space.dist(x[:, None, :], table[jnp.maximum(q, 0)]).astype(jnp.float32)
+    s = jnp.sort(jnp.where(is_q, q_dist, jnp.inf), 1)
+    s_max = jnp.max(jnp.where(is_q, q_dist, -jnp.inf), 1)
     ex = jax.lax.dynamic_slice_in_dim(exclude, start, block)
-    d = d.at[rows, jnp.where(ex >= 0, ex, n)].set(jnp.inf, mode="drop")
-    # where = how many sorted query distances are <= d(u, w); w is strictly closer than the
-    # k-th query distance iff where <= k, so a histogram's cumulative sum counts them.
-    where = jax.vmap(lambda row_s, row_d: jnp.searchsorted(row_s, row_d, side="right"))(s, d)
-    seg = (rows * (width + 1) + where).reshape(-1)
-    hist = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=block * (width + 1))
-    closer = jnp.cumsum(hist.reshape(block, width + 1), axis=1)[:, :width]
+    drop = jnp.concatenate([uc[:, None], jnp.where(ex >= 0, ex, n)], 1)  # self + excluded
+
+    def competitors(values):  # (B, N) with u and its excluded nodes at +inf
+        return values.at[rows, drop].set(jnp.inf, mode="drop")
+
+    def exact():
+        d = space.dist(x[:, None, :], table[None, :, :]).astype(jnp.float32)
+        return _closer_counts(s, competitors(d))
+
+    if space.dist_lower_bound is None or not 0 < 8 * capacity <= n:  # small: exact is cheap
+        closer = exact()
+    else:
+        # Only competitors with lower bound < s_max can be closer than a queried node. When
+        # every child of the block has at most CAPACITY of them, their exact distances are
+        # all that is needed; otherwise this block takes the exact pass over every node.
+        bound = competitors(space.dist_lower_bound(x, table).astype(jnp.float32))
+        need = jnp.max(jnp.sum(bound < s_max[:, None], axis=1))
+
+        def screened():
+            neg_bound, idx = jax.lax.top_k(-bound, capacity)
+            d = space.dist(x[:, None, :], table[idx]).astype(jnp.float32)
+            return _closer_counts(s, jnp.where(jnp.isinf(neg_bound), jnp.inf, d))
+
+        closer = jax.lax.cond(need <= capacity, screened, exact)
     k = jnp.arange(width)[None, :]
     count = jnp.sum(is_q, axis=1)
     valid = k < count[:, None]
@@ -269,6 +299,7 @@ def ranking_metrics(
     query: jax.Array,
     exclude: jax.Array | None = None,
     block: int = 512,
+    capacity: int = 512,
 ) -> dict[str, float]:
     """Mean rank and MAP of each node's `query` nodes among the nodes it is not linked to.
 
@@ -279,14 +310,19 @@ def ranking_metrics(
     ancestor and excludes them all; link prediction queries the held-out ancestors and
     excludes all true ancestors (the filtered setting). Per block of children: distances to
     every node, the sorted query distances, and one histogram of where every competitor falls
-    among them give every count without a full sort. The block function compiles once per
-    (space, shapes), not once per call.
+    among them give every count without a full sort. On large tables (N >= 8 capacity),
+    where the space has a cheap lower bound of its distance (one matrix product), a block
+    first screens the nodes: if no child has more than `capacity` nodes whose bound is below
+    its farthest queried node, only those get exact distances (the same counts, computed on
+    far fewer nodes); otherwise the block takes the exact pass over every node. The block
+    function compiles once per (space, shapes), not once per call.
 
     Args:
         table: (N, D) embeddings.
         query: (N, Q) ids to rank, padded with -1.
         exclude: (N, X) ids that are not competitors, padded with -1 (default: `query`).
         block: children per compiled block.
+        capacity: competitors per child kept by the screen (0: always the exact pass).
     """
     exclude = query if exclude is None else exclude
     n = query.shape[0]
@@ -294,7 +330,7 @@ def ranking_metrics(
     query, exclude = _pad_rows(query, num_blocks * block), _pad_rows(exclude, num_blocks * block)
     totals = np.zeros(4)
     for b in range(num_blocks):
-        part = _metrics_block(space, table, query, exclude, b * block, block)
+        part = _metrics_block(space, table, query, exclude, b * block, block, capacity)
         totals += np.asarray(part, np.float64)
     rank_sum, num_ranks, ap_sum, num_children = totals
     return {"mean_rank": rank_sum / max(num_ranks, 1), "map": ap_sum / max(num_children, 1)}

@@ -19,7 +19,7 @@ from flax import nnx
 
 from geo.optim import ManifoldParam
 from manifolds import Lorentz, Manifold, PoincareBall, euclidean_param_dist
-from manifolds._numerics import safe_norm
+from manifolds._numerics import MIN_NORM, arcosh1p, clamp_min, safe_norm
 from manifolds.hyperbolic import euclidean_param_to_poincare, lorentz_to_poincare
 
 SPACES = ("poincare", "lorentz", "euclidean", "euclidean_param")
@@ -35,6 +35,8 @@ class EmbeddingSpace:
         coordinates: stored coordinates per node for a `dim`-dimensional embedding.
         dist: distance between rows (..., coordinates) -> (...).
         to_poincare: rows -> Poincare-ball points (for plots).
+        dist_lower_bound: (B, C), (N, C) -> (B, N) values <= the computed `dist` of every
+            pair, through one matrix product (a fast screen for evaluation), or None.
     """
 
     name: str
@@ -42,6 +44,7 @@ class EmbeddingSpace:
     coordinates: Callable[[int], int]
     dist: Callable[[jax.Array, jax.Array], jax.Array]
     to_poincare: Callable[[jax.Array], jax.Array]
+    dist_lower_bound: Callable[[jax.Array, jax.Array], jax.Array] | None = None
 
     def init(self, key: jax.Array, num_nodes: int, dim: int, scale: float, dtype) -> jax.Array:
         """Nickel & Kiela's initialization: uniform in [-scale, scale] near the origin."""
@@ -55,15 +58,51 @@ def _euclidean_dist(x, y):
     return safe_norm(x - y)
 
 
+def _squared_gap_lower_bound(xx, yy, xy, scale):
+    """A lower bound of |x - y|^2 (or of <x-y, x-y>_L) = xx + yy - 2 xy computed through a
+    matrix product: its rounding error is at most ~ (dim + 2) eps `scale` (Higham, Accuracy
+    and Stability of Numerical Algorithms, eq. 3.5), so subtract a generous 64 eps `scale`
+    plus a relative 1e-4, and the bound stays below the directly computed value."""
+    err = 64 * jnp.finfo(xy.dtype).eps * scale
+    return jnp.maximum(xx + yy - 2 * xy - err, 0.0) * (1 - 1e-4)
+
+
+def _poincare_lower_bound(x, table):
+    xx, yy = jnp.sum(x * x, -1)[:, None], jnp.sum(table * table, -1)[None, :]
+    gap = _squared_gap_lower_bound(xx, yy, x @ table.T, (xx + yy) * x.shape[-1])
+    den = clamp_min((1 - xx) * (1 - yy), MIN_NORM)
+    return arcosh1p(2 * gap / den)
+
+
+def _lorentz_lower_bound(x, table):
+    sign = jnp.concatenate([-jnp.ones((1,), x.dtype), jnp.ones((x.shape[-1] - 1,), x.dtype)])
+    xx = jnp.sum(sign * x * x, -1)[:, None]
+    yy = jnp.sum(sign * table * table, -1)[None, :]
+    scale = (jnp.sum(x * x, -1)[:, None] + jnp.sum(table * table, -1)[None, :]) * x.shape[-1]
+    return arcosh1p(_squared_gap_lower_bound(xx, yy, (x * sign) @ table.T, scale) / 2)
+
+
+def _euclidean_lower_bound(x, table):
+    xx, yy = jnp.sum(x * x, -1)[:, None], jnp.sum(table * table, -1)[None, :]
+    return jnp.sqrt(_squared_gap_lower_bound(xx, yy, x @ table.T, (xx + yy) * x.shape[-1]))
+
+
 @functools.cache
 def embedding_space(name: str) -> EmbeddingSpace:
     """The EmbeddingSpace called `name` (one object per name, so compiled code is reused);
     an unknown name is a ValueError listing the choices."""
     ball, hyperboloid = PoincareBall(1.0), Lorentz(1.0)
     spaces = {
-        "poincare": EmbeddingSpace("poincare", ball, lambda d: d, ball.dist, lambda x: x),
+        "poincare": EmbeddingSpace(
+            "poincare", ball, lambda d: d, ball.dist, lambda x: x, _poincare_lower_bound
+        ),
         "lorentz": EmbeddingSpace(
-            "lorentz", hyperboloid, lambda d: d + 1, hyperboloid.dist, lorentz_to_poincare
+            "lorentz",
+            hyperboloid,
+            lambda d: d + 1,
+            hyperboloid.dist,
+            lorentz_to_poincare,
+            _lorentz_lower_bound,
         ),
         "euclidean": EmbeddingSpace(
             "euclidean",
@@ -71,6 +110,7 @@ def embedding_space(name: str) -> EmbeddingSpace:
             lambda d: d,
             _euclidean_dist,
             lambda x: x / (1 + jnp.linalg.norm(x, axis=-1, keepdims=True)),
+            _euclidean_lower_bound,
         ),
         "euclidean_param": EmbeddingSpace(
             "euclidean_param", None, lambda d: d, euclidean_param_dist, euclidean_param_to_poincare

@@ -189,3 +189,50 @@ def test_evaluation_list_with_unknown_node_names_file_and_node(tmp_path, capsys)
     names = h.names
     assert [(names[c], names[a]) for c, a in test] == [("n4", "n1")]
     assert len(train) == h.num_edges - 1
+
+
+@pytest.mark.parametrize("space_name", ["poincare", "lorentz", "euclidean"])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_distance_lower_bound_never_exceeds_the_distance(space_name, dtype):
+    space = embedding_space(space_name)
+    key = jax.random.PRNGKey(0)
+    points = [
+        space.init(k, 300, 5, scale, dtype)
+        for k, scale in zip(jax.random.split(key, 3), (1e-3, 0.4, 0.99), strict=True)
+    ]
+    table = jnp.concatenate(points)
+    if space_name == "poincare":  # include points at proj's boundary and near-duplicates
+        table = space.manifold.proj(jnp.concatenate([table, table[:50] * 1.5, table[:50] + 1e-6]))
+    bound = space.dist_lower_bound(table, table)
+    dist = space.dist(table[:, None], table[None])
+    assert bool(jnp.all(bound <= dist)), float(jnp.max(bound - dist))
+    assert float(jnp.median(bound / jnp.where(dist > 0, dist, 1))) > 0.99  # and it is tight
+
+
+def test_screened_evaluation_gives_the_exact_counts():
+    from geo.data.wordnet import load_mammals
+    from geo.hierarchy_training import make_epoch, training_data
+
+    h = load_mammals()
+    data = training_data(h)
+    space = embedding_space("poincare")
+    # A partly trained table (40 epochs): ancestors near, so some blocks pass the screen.
+    table = space.init(jax.random.PRNGKey(0), h.num_nodes, 5, 1e-3, jnp.float32)[None]
+    epoch = make_epoch(space, None, 10, 50, h.num_edges)
+    for i in range(40):
+        key = jax.random.fold_in(jax.random.PRNGKey(1), i)[None]
+        lr = jnp.asarray([0.03 if i < 5 else 0.3], jnp.float32)
+        table, _, _ = epoch(table, (), data, key, lr, burnin=i < 5)
+    table = table[0]
+    exact = ranking_metrics(space, table, data.ancestors, block=64, capacity=0)
+    for capacity in (4, 64, 147):  # 8 capacity <= 1182 nodes: the screen is used
+        got = ranking_metrics(space, table, data.ancestors, block=64, capacity=capacity)
+        assert got == exact
+    # Both branches ran: per block of 64 children, the most competitors under the bound.
+    anc = np.asarray(data.ancestors)
+    dist = np.asarray(space.dist(table[:, None], table[None]))
+    far = np.where(anc >= 0, np.take_along_axis(dist, np.maximum(anc, 0), 1), -np.inf).max(1)
+    bound = np.asarray(space.dist_lower_bound(table, table))
+    need = (bound < far[:, None]).sum(1)  # an upper estimate: self and ancestors included
+    per_block = [need[i : i + 64].max() for i in range(0, h.num_nodes, 64)]
+    assert min(per_block) <= 147 and max(per_block) > 64, per_block  # pass at 147, not at 64
