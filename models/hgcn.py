@@ -1,0 +1,142 @@
+"""Hyperbolic graph convolution (Chami, Ying, Re & Leskovec, "Hyperbolic Graph Convolutional
+Neural Networks", NeurIPS 2019) on the Poincare ball or the hyperboloid, with Flax NNX.
+
+One HGCN layer (Sec. 4): a hyperbolic linear map, aggregation of the neighbours in the
+tangent space at the origin (a normalized mean, or attention weights), and a nonlinearity
+that may change the curvature: x' = exp_0^{c'}(sigma(log_0^c(.))). The graph is an edge list
+(senders, receivers, weights); aggregation is a `segment_sum`, never a dense N x N matrix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from manifolds._numerics import arcosh1p, safe_norm, sinhc
+from manifolds.gyrovector import expmap0 as ball_expmap0
+from manifolds.gyrovector import logmap0 as ball_logmap0
+from manifolds.gyrovector import mobius_linear
+from manifolds.lorentz import lorentz_expmap, lorentz_transp
+
+MODELS = ("poincare", "lorentz")
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """Origin-based maps of one hyperbolic model; c > 0 is passed to each call.
+
+    Poincare points are (..., n); hyperboloid points (..., n + 1) with <x, x>_L = -1/c.
+    Tangent vectors at the origin are n coordinates in the ball's chart (Ganea et al.'s
+    exp_0, where the metric at 0 is 4 x Euclidean); on the hyperboloid they are the spatial
+    part of the image under the isometry's differential, 2u. So `exp0`, `log0` and `linear`
+    of the two models correspond exactly through `poincare_to_lorentz`.
+    """
+
+    model: str
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; valid choices are {MODELS}")
+
+    def exp0(self, u: jax.Array, c) -> jax.Array:
+        if self.model == "poincare":
+            return ball_expmap0(u, c)
+        k = 1 / c
+        w = 2 * u  # the hyperboloid tangent vector at the origin
+        theta = safe_norm(w, keepdims=True) / jnp.sqrt(k)
+        return jnp.concatenate([jnp.sqrt(k) * jnp.cosh(theta), sinhc(theta) * w], -1)
+
+    def log0(self, x: jax.Array, c) -> jax.Array:
+        if self.model == "poincare":
+            return ball_logmap0(x, c)
+        k = 1 / c
+        theta = arcosh1p(jnp.maximum(x[..., :1] / jnp.sqrt(k) - 1, 0.0))
+        return x[..., 1:] / (2 * sinhc(theta))
+
+    def linear(self, x: jax.Array, weight: jax.Array, bias: jax.Array, c) -> jax.Array:
+        """exp_x(P_{0->x} b) of x = exp_0(W log_0 x): Mobius W (x) x (+) exp_0(b) in the ball
+        (Ganea et al. 2018, eq. 28), its image on the hyperboloid (HGCN, eq. 4-5)."""
+        if self.model == "poincare":
+            return mobius_linear(x, weight, ball_expmap0(bias, c), c)
+        k = 1 / c
+        h = self.exp0(self.log0(x, c) @ weight.T, c)
+        origin = jnp.zeros_like(h).at[..., 0].set(jnp.sqrt(k))
+        b = jnp.concatenate([jnp.zeros_like(bias[..., :1]), 2 * bias], -1)
+        return lorentz_expmap(h, lorentz_transp(origin, h, jnp.broadcast_to(b, h.shape), k), k)
+
+
+def graph_operator(edges: np.ndarray, num_nodes: int) -> tuple[jax.Array, ...]:
+    """(senders, receivers, weights) of D^-1 (A + I) for undirected (E, 2) edges: each node
+    averages itself and its neighbours (HGCN's row-normalized adjacency)."""
+    both = np.concatenate([edges, edges[:, ::-1], np.stack([np.arange(num_nodes)] * 2, 1)])
+    degree = np.bincount(both[:, 1], minlength=num_nodes).astype(np.float32)
+    return (
+        jnp.asarray(both[:, 0], jnp.int32),
+        jnp.asarray(both[:, 1], jnp.int32),
+        jnp.asarray(1.0 / degree[both[:, 1]], jnp.float32),
+    )
+
+
+class HGCNConv(nnx.Module):
+    """One HGCN layer: linear, aggregation, activation with a change of curvature.
+
+    Shapes: (N, in) -> (N, out) Poincare points, or (N, in + 1) -> (N, out + 1) on the
+    hyperboloid.
+
+    Args:
+        in_features, out_features: spatial dimensions.
+        model: "poincare" or "lorentz".
+        attention: aggregate with attention weights softmax_j(MLP([log_0 x_i, log_0 x_j]))
+            over each node's neighbourhood (HGCN eq. 8) instead of the normalized mean.
+        activation: applied in the tangent space at the origin; None for identity.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        model: str,
+        rngs: nnx.Rngs,
+        attention: bool = False,
+        dropout: float = 0.0,
+        activation=jax.nn.relu,
+    ):
+        self.geometry = Geometry(model)
+        init = nnx.initializers.xavier_uniform()
+        self.weight = nnx.Param(init(rngs.params(), (out_features, in_features), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
+        self.attention = (
+            nnx.Param(init(rngs.params(), (2 * out_features, 1), jnp.float32))
+            if attention
+            else None
+        )
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+        self.activation = activation
+
+    def __call__(self, x: jax.Array, graph, c_in, c_out) -> jax.Array:
+        senders, receivers, weights = graph
+        geo = self.geometry
+        h = geo.linear(x, self.dropout(self.weight[...]), self.bias[...], c_in)
+        t = geo.log0(h, c_in)  # (N, out) tangent vectors at the origin
+        n = t.shape[0]
+        if self.attention is not None:
+            a = self.attention[...][:, 0]
+            half = a.shape[0] // 2
+            score = t[receivers] @ a[:half] + t[senders] @ a[half:]
+            score = score - jax.ops.segment_max(score, receivers, n)[receivers]
+            w = jnp.exp(score)
+            weights = w / jax.ops.segment_sum(w, receivers, n)[receivers]
+        t = jax.ops.segment_sum(weights[:, None] * t[senders], receivers, n)
+        if self.activation is not None:
+            t = self.activation(t)
+        return geo.exp0(t, c_out)
+
+
+def fermi_dirac(sq_dist: jax.Array, r: float = 2.0, t: float = 1.0) -> jax.Array:
+    """Edge probability 1 / (exp((d^2 - r) / t) + 1) (HGCN, eq. 10), from squared distances."""
+    return jax.nn.sigmoid((r - sq_dist) / t)
