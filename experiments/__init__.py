@@ -2,4 +2,5 @@
 
 EXPERIMENTS = {
     "poincare_wordnet": "Hyperbolic embeddings of WordNet nouns (Nickel & Kiela 2017, 2018)",
+    "hgcn": "HGCN and baselines: link prediction and node classification (Chami et al. 2019)",
 }

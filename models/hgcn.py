@@ -22,14 +22,15 @@ from manifolds.gyrovector import logmap0 as ball_logmap0
 from manifolds.gyrovector import mobius_linear
 from manifolds.lorentz import lorentz_expmap, lorentz_transp
 
-MODELS = ("poincare", "lorentz")
+MODELS = ("poincare", "lorentz", "euclidean")
 
 
 @dataclasses.dataclass(frozen=True)
 class Geometry:
     """Origin-based maps of one hyperbolic model; c > 0 is passed to each call.
 
-    Poincare points are (..., n); hyperboloid points (..., n + 1) with <x, x>_L = -1/c.
+    Poincare points are (..., n); hyperboloid points (..., n + 1) with <x, x>_L = -1/c;
+    "euclidean" makes every map the identity (GCN and MLP baselines in the same code path).
     Tangent vectors at the origin are n coordinates in the ball's chart (Ganea et al.'s
     exp_0, where the metric at 0 is 4 x Euclidean); on the hyperboloid they are the spatial
     part of the image under the isometry's differential, 2u. So `exp0`, `log0` and `linear`
@@ -43,6 +44,8 @@ class Geometry:
             raise ValueError(f"unknown model {self.model!r}; valid choices are {MODELS}")
 
     def exp0(self, u: jax.Array, c) -> jax.Array:
+        if self.model == "euclidean":
+            return u
         if self.model == "poincare":
             return ball_expmap0(u, c)
         k = 1 / c
@@ -51,6 +54,8 @@ class Geometry:
         return jnp.concatenate([jnp.sqrt(k) * jnp.cosh(theta), sinhc(theta) * w], -1)
 
     def log0(self, x: jax.Array, c) -> jax.Array:
+        if self.model == "euclidean":
+            return x
         if self.model == "poincare":
             return ball_logmap0(x, c)
         k = 1 / c
@@ -60,6 +65,8 @@ class Geometry:
     def linear(self, x: jax.Array, weight: jax.Array, bias: jax.Array, c) -> jax.Array:
         """exp_x(P_{0->x} b) of x = exp_0(W log_0 x): Mobius W (x) x (+) exp_0(b) in the ball
         (Ganea et al. 2018, eq. 28), its image on the hyperboloid (HGCN, eq. 4-5)."""
+        if self.model == "euclidean":
+            return x @ weight.T + bias
         if self.model == "poincare":
             return mobius_linear(x, weight, ball_expmap0(bias, c), c)
         k = 1 / c
@@ -119,10 +126,19 @@ class HGCNConv(nnx.Module):
         self.activation = activation
 
     def __call__(self, x: jax.Array, graph, c_in, c_out) -> jax.Array:
-        senders, receivers, weights = graph
+        """x: (N, in) points; graph: `graph_operator(...)`, or None for no aggregation (the
+        HNN and MLP baselines); c_in, c_out: curvatures before and after the activation."""
         geo = self.geometry
         h = geo.linear(x, self.dropout(self.weight[...]), self.bias[...], c_in)
         t = geo.log0(h, c_in)  # (N, out) tangent vectors at the origin
+        if graph is not None:
+            t = self._aggregate(t, graph)
+        if self.activation is not None:
+            t = self.activation(t)
+        return geo.exp0(t, c_out)
+
+    def _aggregate(self, t, graph):
+        senders, receivers, weights = graph
         n = t.shape[0]
         if self.attention is not None:
             a = self.attention[...][:, 0]
@@ -131,10 +147,7 @@ class HGCNConv(nnx.Module):
             score = score - jax.ops.segment_max(score, receivers, n)[receivers]
             w = jnp.exp(score)
             weights = w / jax.ops.segment_sum(w, receivers, n)[receivers]
-        t = jax.ops.segment_sum(weights[:, None] * t[senders], receivers, n)
-        if self.activation is not None:
-            t = self.activation(t)
-        return geo.exp0(t, c_out)
+        return jax.ops.segment_sum(weights[:, None] * t[senders], receivers, n)
 
 
 def fermi_dirac(sq_dist: jax.Array, r: float = 2.0, t: float = 1.0) -> jax.Array:

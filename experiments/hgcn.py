@@ -1,0 +1,387 @@
+"""HGCN and its baselines on the graphs of Chami et al. (NeurIPS 2019), Table 3.
+
+    geo run hgcn --workdir runs/disease task=lp dataset=disease_lp model=hgcn
+    geo run hgcn --workdir runs/cora task=nc dataset=cora model=gcn
+    geo sweep hgcn --workdir runs/disease10 task=lp dataset=disease_lp seed=0-9
+
+Link prediction (lp): a graph encoder embeds the nodes, the Fermi-Dirac decoder turns
+squared distances into edge probabilities, trained with binary cross-entropy against as many
+random non-edges per epoch; ROC AUC and average precision on the held-out edges. Node
+classification (nc): the encoder plus a linear classifier in the tangent space at the
+origin; micro F1 (accuracy) for several classes, binary F1 for two. Full-batch Adam, early
+stopping on the validation metric (patience epochs without improvement), the test figures of
+the best validation epoch. Seeds of one sweep share the data split (split_seed) and train as
+one vmapped program.
+
+Models: hgcn (HGCN layers: hyperbolic linear, tangent aggregation, activation), hnn (the
+same without aggregation, Ganea et al. 2018), gcn (Euclidean, with aggregation), mlp.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+from tqdm.auto import tqdm
+
+from geo.data.graphs import DATASETS, link_split, load_graph, node_split
+from manifolds.lorentz import lorentz_dist
+from manifolds.poincare import poincare_dist
+from models.hgcn import Geometry, HGCNConv, fermi_dirac, graph_operator
+from models.hnn import Curvature
+
+TASKS = ("lp", "nc")
+MODELS = ("hgcn", "hnn", "gcn", "mlp")
+MANIFOLDS = ("poincare", "lorentz")
+SWEEP_AXES = ("seed",)
+# The paper's settings per data set (README of ../shared/data/hgcn): dropout, weight decay,
+# trainable curvature. Disease features are used as they are: row-normalizing them cost 11
+# points of validation ROC AUC (0.816 against 0.926, 10 and 5 seeds).
+PRESETS = {
+    "disease_lp": dict(dropout=0.0, weight_decay=0.0, trainable_c=False, normalize_features=False),
+    "airport": dict(dropout=0.0, weight_decay=0.0, trainable_c=True),
+    "cora": dict(dropout=0.5, weight_decay=1e-3, trainable_c=True),
+}
+
+
+def get_config(dataset: str = "disease_lp") -> ml_collections.ConfigDict:
+    """The paper's defaults: Adam lr 0.01, 2 layers, dim 16, Poincare ball, patience 100."""
+    c = ml_collections.ConfigDict()
+    c.task = "lp"  # lp | nc
+    c.dataset = dataset  # disease_lp | airport | cora | PATH.npz
+    c.model = "hgcn"  # hgcn | hnn | gcn | mlp
+    c.manifold = "poincare"  # poincare | lorentz (hgcn, hnn)
+    c.dim = 16
+    c.num_layers = 2
+    c.lr = 0.01
+    c.weight_decay = 0.0
+    c.dropout = 0.0
+    c.c = 1.0  # initial curvature
+    c.trainable_c = False
+    c.attention = False
+    c.epochs = 5000
+    c.patience = 100
+    c.normalize_features = True
+    c.seed = 0
+    c.split_seed = 1234
+    c.data_dir = ""
+    c.chunk = 50  # epochs per compiled chunk (early stopping is checked between chunks)
+    c.progress = True
+    c.update(PRESETS.get(dataset, {}))
+    return c
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raise ValueError on any bad setting, before any work is done."""
+    for key, choices in (("task", TASKS), ("model", MODELS), ("manifold", MANIFOLDS)):
+        if config[key] not in choices:
+            raise ValueError(f"{key}={config[key]!r}; valid choices are {', '.join(choices)}")
+    for key in ("dim", "num_layers", "epochs", "patience", "chunk"):
+        if int(config[key]) < 1:
+            raise ValueError(f"{key} must be a positive integer, got {config[key]}")
+    if config.task == "nc" and config.dataset == "disease_lp":
+        raise ValueError("disease_lp has no node-classification split here; use task=lp")
+    for key in ("lr", "c"):
+        if not float(config[key]) > 0:
+            raise ValueError(f"{key} must be positive, got {config[key]}")
+    if not 0 <= float(config.dropout) < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
+
+
+class GraphNet(nnx.Module):
+    """Encoder (HGCN-style layers) and, for nc, a tangent-space linear classifier.
+
+    Layer sizes follow the paper's code: [features] + [dim] * (num_layers - 1), plus one
+    more [dim] for link prediction; one curvature per layer boundary.
+    """
+
+    def __init__(self, config, num_features: int, num_classes: int, rngs: nnx.Rngs):
+        hyperbolic = config.model in ("hgcn", "hnn")
+        self.geometry = Geometry(config.manifold if hyperbolic else "euclidean")
+        self.aggregate = config.model in ("hgcn", "gcn")
+        dims = [num_features] + [config.dim] * (config.num_layers - 1)
+        if config.task == "lp":
+            dims.append(config.dim)
+        self.curvatures = nnx.List(
+            [Curvature(config.c, trainable=config.trainable_c) for _ in range(len(dims))]
+        )
+        self.layers = nnx.List(
+            [
+                HGCNConv(
+                    d_in,
+                    d_out,
+                    model=self.geometry.model,
+                    attention=config.attention,
+                    dropout=config.dropout,
+                    rngs=rngs,
+                )
+                for d_in, d_out in zip(dims[:-1], dims[1:], strict=True)
+            ]
+        )
+        self.classifier = nnx.Linear(dims[-1], num_classes, rngs=rngs) if num_classes else None
+        self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
+
+    def encode(self, features: jax.Array, graph) -> tuple[jax.Array, jax.Array]:
+        """(N, dim) (or dim + 1 on the hyperboloid) embeddings and their curvature."""
+        cs = [c() for c in self.curvatures]
+        x = self.geometry.exp0(features, cs[0])
+        for layer, c_in, c_out in zip(self.layers, cs[:-1], cs[1:], strict=True):
+            x = layer(x, graph if self.aggregate else None, c_in, c_out)
+        return x, cs[-1]
+
+    def sq_dist(self, x: jax.Array, y: jax.Array, c) -> jax.Array:
+        if self.geometry.model == "poincare":
+            return poincare_dist(x, y, c) ** 2
+        if self.geometry.model == "lorentz":
+            return lorentz_dist(x, y, 1 / c) ** 2
+        return jnp.sum((x - y) ** 2, -1)
+
+    def classify(self, x: jax.Array, c) -> jax.Array:
+        return self.classifier(self.dropout(self.geometry.log0(x, c)))
+
+
+def roc_auc(pos: jax.Array, neg: jax.Array) -> jax.Array:
+    """P(score of a positive > score of a negative), ties counting half (Mann-Whitney U)."""
+    greater = jnp.mean(pos[:, None] > neg[None, :])
+    return greater + 0.5 * jnp.mean(pos[:, None] == neg[None, :])
+
+
+def average_precision(pos: jax.Array, neg: jax.Array) -> jax.Array:
+    """Mean over positives of the precision at their rank (scikit-learn's definition)."""
+    scores = jnp.concatenate([pos, neg])
+    labels = jnp.concatenate([jnp.ones_like(pos), jnp.zeros_like(neg)])
+    order = jnp.argsort(-scores, stable=True)
+    hits = jnp.cumsum(labels[order])
+    precision = hits / jnp.arange(1, len(scores) + 1)
+    return jnp.sum(precision * labels[order]) / jnp.sum(labels)
+
+
+def f1_score(pred: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
+    """Micro F1 (accuracy) for several classes, F1 of class 1 for two (the paper's code)."""
+    if num_classes > 2:
+        return jnp.mean(pred == labels)
+    tp = jnp.sum((pred == 1) & (labels == 1))
+    return 2 * tp / jnp.maximum(jnp.sum(pred == 1) + jnp.sum(labels == 1), 1)
+
+
+def _prepare(config):
+    graph_data = load_graph(config.dataset, config.task, config.data_dir or None)
+    features = graph_data.features
+    if config.normalize_features:
+        features = features / np.maximum(np.abs(features).sum(1, keepdims=True), 1e-12)
+    data = {"features": jnp.asarray(features)}
+    if config.task == "lp":
+        split = link_split(graph_data, config.split_seed)
+        data.update(
+            {k: jnp.asarray(getattr(split, k)) for k in ("val", "test", "val_false", "test_false")}
+        )
+        data["train"] = jnp.asarray(split.train)
+        n = graph_data.num_nodes
+        data["edge_codes"] = jnp.sort(
+            jnp.asarray(
+                graph_data.edges[:, 0].astype(np.int64) * n + graph_data.edges[:, 1]
+            ).astype(jnp.int32 if n * n < 2**31 else jnp.int64)
+        )
+        train_graph = split.train
+        num_classes = 0
+    else:
+        train, val, test = node_split(graph_data, config.split_seed)
+        data.update(train=jnp.asarray(train), val=jnp.asarray(val), test=jnp.asarray(test))
+        data["labels"] = jnp.asarray(graph_data.labels)
+        train_graph = graph_data.edges
+        num_classes = graph_data.num_classes
+    operator = graph_operator(train_graph, graph_data.num_nodes)
+    return graph_data, data, operator, num_classes
+
+
+def _sample_non_edges(key, data, count: int, n: int):
+    """`count` random pairs i < j that are not edges: 2x candidates, the first acceptable."""
+    pairs = jnp.sort(jax.random.randint(key, (2 * count, 2), 0, n), axis=1)
+    codes = (pairs[:, 0] * n + pairs[:, 1]).astype(data["edge_codes"].dtype)
+    table = data["edge_codes"]
+    found = table[jnp.clip(jnp.searchsorted(table, codes), 0, len(table) - 1)] == codes
+    bad = found | (pairs[:, 0] == pairs[:, 1])
+    order = jnp.argsort(bad, stable=True)[:count]
+    return pairs[order]
+
+
+def _metrics(model, data, operator, task, num_classes, part):
+    x, c = model.encode(data["features"], operator)
+    if task == "lp":
+        pos = fermi_dirac(model.sq_dist(x[data[part][:, 0]], x[data[part][:, 1]], c))
+        neg_pairs = data[f"{part}_false"]
+        neg = fermi_dirac(model.sq_dist(x[neg_pairs[:, 0]], x[neg_pairs[:, 1]], c))
+        return {"roc_auc": roc_auc(pos, neg), "average_precision": average_precision(pos, neg)}
+    logits = model.classify(x, c)[data[part]]
+    pred = jnp.argmax(logits, -1)
+    return {"f1": f1_score(pred, data["labels"][data[part]], num_classes)}
+
+
+def _score(metrics, task):
+    """The early-stopping criterion: mean of ROC AUC and AP (lp), F1 (nc)."""
+    if task == "lp":
+        return 0.5 * (metrics["roc_auc"] + metrics["average_precision"])
+    return metrics["f1"]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Train one run and write config.json, metrics.jsonl, results.json; returns results."""
+    return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
+
+
+def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
+    """Train runs that differ only in their seed as one vmapped program."""
+    for config in configs:
+        validate(config)
+    first = configs[0]
+    for config in configs[1:]:
+        shared = {k: v for k, v in config.to_dict().items() if k not in SWEEP_AXES}
+        if shared != {k: v for k, v in first.to_dict().items() if k not in SWEEP_AXES}:
+            raise ValueError(f"runs of one program may differ only in {', '.join(SWEEP_AXES)}")
+    graph_data, data, operator, num_classes = _prepare(first)
+    workdirs = [Path(w) for w in workdirs]
+    for config, workdir in zip(configs, workdirs, strict=True):
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    num_features = data["features"].shape[1]
+    n = graph_data.num_nodes
+    task = first.task
+
+    def make(seed):
+        key = jax.random.key(seed)
+        rngs = nnx.Rngs(params=key, dropout=jax.random.fold_in(key, 1))
+        return GraphNet(first, num_features, num_classes, rngs)
+
+    graphdef, _, _ = nnx.split(make(0), nnx.Param, ...)
+    seeds = jnp.asarray([c.seed for c in configs])
+    params, rests = jax.vmap(lambda s: nnx.split(make(s), nnx.Param, ...)[1:])(seeds)
+    tx = optax.chain(optax.add_decayed_weights(first.weight_decay), optax.adam(first.lr))
+
+    def init(params, rest, seed):
+        return {
+            "params": params,
+            "rest": rest,
+            "opt": tx.init(params),
+            "best": jnp.asarray(-jnp.inf, jnp.float32),
+            "best_test": {k: jnp.asarray(0.0, jnp.float32) for k in _metric_names(task)},
+            "best_val": {k: jnp.asarray(0.0, jnp.float32) for k in _metric_names(task)},
+            "best_epoch": jnp.asarray(0, jnp.int32),
+            "bad": jnp.asarray(0, jnp.int32),
+            "stopped": jnp.asarray(False),
+            "epoch": jnp.asarray(0, jnp.int32),
+            "loss": jnp.asarray(0.0, jnp.float32),
+            "key": jax.random.fold_in(jax.random.PRNGKey(seed), 7),
+        }
+
+    def loss_fn(params, rest, key):
+        model = nnx.merge(graphdef, params, rest)
+        model.train()
+        x, c = model.encode(data["features"], operator)
+        if task == "lp":
+            pos_pairs = data["train"]
+            neg_pairs = _sample_non_edges(key, data, len(pos_pairs), n)
+            pos = fermi_dirac(model.sq_dist(x[pos_pairs[:, 0]], x[pos_pairs[:, 1]], c))
+            neg = fermi_dirac(model.sq_dist(x[neg_pairs[:, 0]], x[neg_pairs[:, 1]], c))
+            loss = -jnp.mean(jnp.log(pos + 1e-15)) - jnp.mean(jnp.log1p(-neg + 1e-15))
+        else:
+            logits = model.classify(x, c)[data["train"]]
+            labels = data["labels"][data["train"]]
+            loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+        return loss, nnx.state(model, nnx.Not(nnx.Param))
+
+    def epoch(carry, _):
+        params, rest = carry["params"], carry["rest"]
+        key, sub = jax.random.split(carry["key"])
+        (loss, new_rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, rest, sub)
+        updates, opt = tx.update(grads, carry["opt"], params)
+        new_params = optax.apply_updates(params, updates)
+        model = nnx.merge(graphdef, new_params, new_rest)
+        model.eval()
+        as32 = partial(jax.tree.map, lambda a: a.astype(jnp.float32))
+        val = as32(_metrics(model, data, operator, task, num_classes, "val"))
+        test = as32(_metrics(model, data, operator, task, num_classes, "test"))
+        loss = loss.astype(jnp.float32)
+        score = _score(val, task)
+        improved = (score > carry["best"]) & ~carry["stopped"]
+        live = ~carry["stopped"]
+        keep = partial(jax.tree.map, lambda a, b: jnp.where(live, a, b))
+        new = {
+            "params": keep(new_params, params),
+            "rest": keep(new_rest, rest),
+            "opt": keep(opt, carry["opt"]),
+            "best": jnp.where(improved, score, carry["best"]),
+            "best_test": jax.tree.map(
+                lambda a, b: jnp.where(improved, a, b), test, carry["best_test"]
+            ),
+            "best_val": jax.tree.map(
+                lambda a, b: jnp.where(improved, a, b), val, carry["best_val"]
+            ),
+            "best_epoch": jnp.where(improved, carry["epoch"] + 1, carry["best_epoch"]),
+            "bad": jnp.where(improved, 0, carry["bad"] + live.astype(jnp.int32)),
+            "epoch": carry["epoch"] + live.astype(jnp.int32),
+            "loss": jnp.where(live, loss, carry["loss"]),
+            "key": key,
+        }
+        new["stopped"] = carry["stopped"] | (new["bad"] >= first.patience)
+        new["stopped"] |= new["epoch"] >= first.epochs
+        return new, None
+
+    @partial(jax.jit, donate_argnums=0)
+    def run_chunk(carries):
+        return jax.vmap(lambda c: jax.lax.scan(epoch, c, None, length=first.chunk)[0])(carries)
+
+    carries = jax.vmap(init)(params, rests, seeds)
+    t0 = time.perf_counter()
+    compiled = run_chunk.lower(carries).compile()
+    compile_seconds = time.perf_counter() - t0
+    bar = tqdm(total=first.epochs, disable=not first.progress, unit="epoch",
+               desc=f"{first.model} {first.task} {first.dataset} x{len(configs)}")  # fmt: skip
+    t0 = time.perf_counter()
+    done = 0
+    while True:
+        carries = compiled(carries)
+        epochs = int(jnp.max(carries["epoch"]))
+        bar.update(epochs - done)
+        done = epochs
+        bar.set_postfix(loss=f"{float(jnp.mean(carries['loss'])):.4f}")
+        if bool(jnp.all(carries["stopped"])):
+            break
+    train_seconds = time.perf_counter() - t0
+    bar.close()
+    if not bool(jnp.all(jnp.isfinite(carries["loss"]))):
+        raise FloatingPointError("the training loss is not finite; lower lr")
+    stacked = nnx.merge(graphdef, carries["params"], carries["rest"])
+    curvatures = [np.asarray(c()) for c in stacked.curvatures]  # (R,) each
+    results = []
+    for r, workdir in enumerate(workdirs):
+        out = {k: float(v[r]) for k, v in carries["best_test"].items()}
+        out.update({f"val_{k}": float(v[r]) for k, v in carries["best_val"].items()})
+        out.update(
+            best_epoch=int(carries["best_epoch"][r]),
+            epochs=int(carries["epoch"][r]),
+            loss=float(carries["loss"][r]),
+            train_seconds=train_seconds,
+            compile_seconds=compile_seconds,
+            runs_in_program=len(configs),
+            curvatures=[float(c[r]) for c in curvatures],
+        )
+        (workdir / "results.json").write_text(json.dumps(out, indent=2))
+        with open(workdir / "metrics.jsonl", "w") as f:
+            f.write(json.dumps(out) + "\n")
+        results.append(out)
+    return results
+
+
+def _metric_names(task):
+    return ("roc_auc", "average_precision") if task == "lp" else ("f1",)
+
+
+assert set(PRESETS) == set(DATASETS)

@@ -1,0 +1,99 @@
+"""The HGCN experiment: metrics against their definitions, smoke runs of both tasks on a tiny
+user graph (a single run and a vmapped sweep of seeds), and bad input before any training."""
+
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import hgcn
+from geo.cli import main
+
+
+def _tiny_graph(path, nodes=300):
+    """Two communities of a tree each, features that hint at the community."""
+    rng = np.random.default_rng(0)
+    half = nodes // 2
+    edges = [(i, (i - 1) // 2) for i in range(1, half)]
+    edges += [(half + i, half + (i - 1) // 2) for i in range(1, half)]
+    edges += [(0, half)]
+    labels = np.repeat([0, 1], half)
+    features = rng.normal(0, 1, (nodes, 6)) + labels[:, None] * 1.5
+    np.savez(path, features=features, edges=np.asarray(edges), labels=labels)
+    return path
+
+
+def test_roc_auc_and_average_precision_match_their_definitions():
+    rng = np.random.default_rng(1)
+    pos, neg = rng.random(40), rng.random(50) * 0.8
+    pos[:3] = neg[:3]  # ties count half
+    pairs = [(p > n) + 0.5 * (p == n) for p in pos for n in neg]
+    assert float(hgcn.roc_auc(jnp.asarray(pos), jnp.asarray(neg))) == pytest.approx(np.mean(pairs))
+    scores = np.concatenate([pos, neg])
+    labels = np.concatenate([np.ones(40), np.zeros(50)])
+    order = np.argsort(-scores, kind="stable")
+    hits, precisions = 0, []
+    for rank, i in enumerate(order, start=1):
+        if labels[i]:
+            hits += 1
+            precisions.append(hits / rank)
+    ap = hgcn.average_precision(jnp.asarray(pos), jnp.asarray(neg))
+    assert float(ap) == pytest.approx(np.mean(precisions))
+    pred, true = jnp.asarray([0, 1, 1, 2]), jnp.asarray([0, 1, 2, 2])
+    assert float(hgcn.f1_score(pred, true, 3)) == pytest.approx(0.75)
+    assert float(hgcn.f1_score(jnp.asarray([1, 1, 0]), jnp.asarray([1, 0, 1]), 2)) == 0.5
+
+
+@pytest.mark.parametrize(
+    "task,model,manifold",
+    [("lp", "hgcn", "poincare"), ("lp", "hgcn", "lorentz"), ("nc", "hgcn", "poincare"),
+     ("nc", "mlp", "poincare")],
+)  # fmt: skip
+def test_smoke_runs_learn_on_a_tiny_graph(tmp_path, task, model, manifold):
+    graph = _tiny_graph(tmp_path / "tiny.npz")
+    argv = ["run", "hgcn", "--workdir", str(tmp_path / "w"), f"task={task}", f"model={model}",
+            f"manifold={manifold}", f"dataset={graph}", "epochs=150", "chunk=50",
+            "patience=150", "progress=false"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "w" / "results.json").read_text())
+    metric = "roc_auc" if task == "lp" else "f1"
+    assert results[metric] > 0.6, results
+    assert results["epochs"] == 150 and 1 <= results["best_epoch"] <= 150
+
+
+def test_seeds_train_as_one_program_and_stop_early(tmp_path, capsys):
+    graph = _tiny_graph(tmp_path / "tiny.npz")
+    argv = ["sweep", "hgcn", "--workdir", str(tmp_path / "s"), "task=nc", f"dataset={graph}",
+            "epochs=400", "chunk=20", "patience=10", "progress=false", "seed=0-2"]  # fmt: skip
+    assert main(argv) == 0
+    assert "| 3 |" in capsys.readouterr().out
+    results = [json.loads((tmp_path / "s" / f"seed={s}" / "results.json").read_text())
+               for s in range(3)]  # fmt: skip
+    assert all(r["runs_in_program"] == 3 for r in results)
+    assert all(r["epochs"] < 400 for r in results)  # patience 10 stopped every run
+    assert all(r["epochs"] - r["best_epoch"] == 10 for r in results)
+    assert len({r["f1"] for r in results}) >= 1
+
+
+def test_bad_input_is_reported_before_training(tmp_path, capsys):
+    graph = _tiny_graph(tmp_path / "tiny.npz")
+    run = ["run", "hgcn", "--workdir", str(tmp_path / "w")]
+    assert main(run + ["model=gat"]) == 2
+    assert "model='gat'; valid choices are hgcn, hnn, gcn, mlp" in capsys.readouterr().err
+    assert main(run + ["task=nc", "dataset=disease_lp"]) == 2
+    assert "no node-classification split" in capsys.readouterr().err
+    with np.load(graph) as f:
+        arrays = dict(f)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **{**arrays, "edges": np.vstack([arrays["edges"], [[3, 999]]])})
+    assert main(run + [f"dataset={bad}"]) == 2
+    assert "edge (3, 999) is out of range for 300 nodes" in capsys.readouterr().err
+    features = arrays["features"].copy()
+    features[5, 2] = np.nan
+    np.savez(bad, **{**arrays, "features": features})
+    assert main(run + [f"dataset={bad}"]) == 2
+    assert "NaN or infinite features" in capsys.readouterr().err
+    assert not (tmp_path / "w" / "results.json").exists()
