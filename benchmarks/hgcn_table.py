@@ -62,10 +62,13 @@ def main():
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--models", default="hgcn,hnn,gcn,mlp")
     parser.add_argument("--data-dir", default="")
+    parser.add_argument("--only", default="", help="e.g. lp:cora,nc:airport (default: all)")
     args = parser.parse_args()
     rows = []
     for model in args.models.split(","):
         for task, dataset in SETTINGS:
+            if args.only and f"{task}:{dataset}" not in args.only.split(","):
+                continue
             workdir = Path(args.workdir) / f"{model}_{task}_{dataset}"
             items = [
                 f"task={task}",

@@ -127,14 +127,15 @@ class GraphNet(nnx.Module):
             ]
         )
         self.classifier = nnx.Linear(dims[-1], num_classes, rngs=rngs) if num_classes else None
-        self.dropout = nnx.Dropout(config.dropout, rngs=rngs)
+        self.dropout = nnx.Dropout(config.dropout)
 
-    def encode(self, features: jax.Array, graph) -> tuple[jax.Array, jax.Array]:
-        """(N, dim) (or dim + 1 on the hyperboloid) embeddings and their curvature."""
+    def encode(self, features: jax.Array, graph, rngs=None) -> tuple[jax.Array, jax.Array]:
+        """(N, dim) (or dim + 1 on the hyperboloid) embeddings and their curvature; `rngs`
+        draws the dropout masks in training."""
         cs = [c() for c in self.curvatures]
         x = self.geometry.exp0(features, cs[0])
         for layer, c_in, c_out in zip(self.layers, cs[:-1], cs[1:], strict=True):
-            x = layer(x, graph if self.aggregate else None, c_in, c_out)
+            x = layer(x, graph if self.aggregate else None, c_in, c_out, rngs=rngs)
         return x, cs[-1]
 
     def sq_dist(self, x: jax.Array, y: jax.Array, c) -> jax.Array:
@@ -144,8 +145,8 @@ class GraphNet(nnx.Module):
             return lorentz_dist(x, y, 1 / c) ** 2
         return jnp.sum((x - y) ** 2, -1)
 
-    def classify(self, x: jax.Array, c) -> jax.Array:
-        return self.classifier(self.dropout(self.geometry.log0(x, c)))
+    def classify(self, x: jax.Array, c, rngs=None) -> jax.Array:
+        return self.classifier(self.dropout(self.geometry.log0(x, c), rngs=rngs))
 
 
 def roc_auc(pos: jax.Array, neg: jax.Array) -> jax.Array:
@@ -257,8 +258,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
 
     def make(seed):
         key = jax.random.key(seed)
-        rngs = nnx.Rngs(params=key, dropout=jax.random.fold_in(key, 1))
-        return GraphNet(first, num_features, num_classes, rngs)
+        return GraphNet(first, num_features, num_classes, nnx.Rngs(params=key))
 
     graphdef, _, _ = nnx.split(make(0), nnx.Param, ...)
     seeds = jnp.asarray([c.seed for c in configs])
@@ -284,7 +284,9 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
     def loss_fn(params, rest, key):
         model = nnx.merge(graphdef, params, rest)
         model.train()
-        x, c = model.encode(data["features"], operator)
+        key, drop_key = jax.random.split(key)
+        rngs = nnx.Rngs(dropout=drop_key)
+        x, c = model.encode(data["features"], operator, rngs)
         if task == "lp":
             pos_pairs = data["train"]
             neg_pairs = _sample_non_edges(key, data, len(pos_pairs), n)
@@ -292,7 +294,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
             neg = fermi_dirac(model.sq_dist(x[neg_pairs[:, 0]], x[neg_pairs[:, 1]], c))
             loss = -jnp.mean(jnp.log(pos + 1e-15)) - jnp.mean(jnp.log1p(-neg + 1e-15))
         else:
-            logits = model.classify(x, c)[data["train"]]
+            logits = model.classify(x, c, rngs)[data["train"]]
             labels = data["labels"][data["train"]]
             loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
         return loss, nnx.state(model, nnx.Not(nnx.Param))

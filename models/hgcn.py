@@ -122,14 +122,16 @@ class HGCNConv(nnx.Module):
             if attention
             else None
         )
-        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)  # its key comes with each call
         self.activation = activation
 
-    def __call__(self, x: jax.Array, graph, c_in, c_out) -> jax.Array:
+    def __call__(self, x: jax.Array, graph, c_in, c_out, rngs: nnx.Rngs | None = None) -> jax.Array:
         """x: (N, in) points; graph: `graph_operator(...)`, or None for no aggregation (the
-        HNN and MLP baselines); c_in, c_out: curvatures before and after the activation."""
+        HNN and MLP baselines); c_in, c_out: curvatures before and after the activation;
+        rngs: the dropout key's stream in training (passed per call, so a pure training
+        step can draw it from its own key)."""
         geo = self.geometry
-        h = geo.linear(x, self.dropout(self.weight[...]), self.bias[...], c_in)
+        h = geo.linear(x, self.dropout(self.weight[...], rngs=rngs), self.bias[...], c_in)
         t = geo.log0(h, c_in)  # (N, out) tangent vectors at the origin
         if graph is not None:
             t = self._aggregate(t, graph)

@@ -67,7 +67,8 @@ def test_smoke_runs_learn_on_a_tiny_graph(tmp_path, task, model, manifold):
 def test_seeds_train_as_one_program_and_stop_early(tmp_path, capsys):
     graph = _tiny_graph(tmp_path / "tiny.npz")
     argv = ["sweep", "hgcn", "--workdir", str(tmp_path / "s"), "task=nc", f"dataset={graph}",
-            "epochs=400", "chunk=20", "patience=10", "progress=false", "seed=0-2"]  # fmt: skip
+            "epochs=400", "chunk=20", "patience=10", "dropout=0.3", "progress=false",
+            "seed=0-2"]  # fmt: skip
     assert main(argv) == 0
     assert "| 3 |" in capsys.readouterr().out
     results = [json.loads((tmp_path / "s" / f"seed={s}" / "results.json").read_text())
