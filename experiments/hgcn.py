@@ -43,10 +43,11 @@ MODELS = ("hgcn", "hnn", "gcn", "mlp")
 MANIFOLDS = ("poincare", "lorentz")
 SWEEP_AXES = ("seed",)
 # The paper's settings per data set (README of ../shared/data/hgcn): dropout, weight decay,
-# trainable curvature. Disease features are used as they are: row-normalizing them cost 11
-# points of validation ROC AUC (0.816 against 0.926, 10 and 5 seeds).
+# trainable curvature. Features are row-normalized as in the paper's code by default: with
+# raw disease features even an MLP reaches ROC AUC 98.5 (the paper: 72.6), so raw features
+# make a different, easier task.
 PRESETS = {
-    "disease_lp": dict(dropout=0.0, weight_decay=0.0, trainable_c=False, normalize_features=False),
+    "disease_lp": dict(dropout=0.0, weight_decay=0.0, trainable_c=False),
     "airport": dict(dropout=0.0, weight_decay=0.0, trainable_c=True),
     "cora": dict(dropout=0.5, weight_decay=1e-3, trainable_c=True),
 }
