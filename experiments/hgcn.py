@@ -32,7 +32,8 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from geo.data.graphs import DATASETS, link_split, load_graph, node_split
+from geo.data.graphs import link_split, load_graph, node_split
+from geo.sweep import check_one_program
 from manifolds.lorentz import lorentz_dist
 from manifolds.poincare import poincare_dist
 from models.hgcn import Geometry, HGCNConv, fermi_dirac, graph_operator
@@ -243,11 +244,8 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
     """Train runs that differ only in their seed as one vmapped program."""
     for config in configs:
         validate(config)
+    check_one_program(configs, SWEEP_AXES)
     first = configs[0]
-    for config in configs[1:]:
-        shared = {k: v for k, v in config.to_dict().items() if k not in SWEEP_AXES}
-        if shared != {k: v for k, v in first.to_dict().items() if k not in SWEEP_AXES}:
-            raise ValueError(f"runs of one program may differ only in {', '.join(SWEEP_AXES)}")
     graph_data, data, operator, num_classes = _prepare(first)
     workdirs = [Path(w) for w in workdirs]
     for config, workdir in zip(configs, workdirs, strict=True):
@@ -385,6 +383,3 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
 
 def _metric_names(task):
     return ("roc_auc", "average_precision") if task == "lp" else ("f1",)
-
-
-assert set(PRESETS) == set(DATASETS)

@@ -34,6 +34,7 @@ from geo.hierarchy_training import (
     reconstruction_metrics,
     training_data,
 )
+from geo.sweep import check_one_program, settings_without
 from models.embeddings import SPACES, embedding_space
 
 # The configurations of the papers' code.
@@ -152,14 +153,10 @@ def _host_copy(table, opt_state, train_seconds) -> dict:
     return {**state, "train_seconds": np.float64(train_seconds)}
 
 
-def _shared_settings(config: ml_collections.ConfigDict, ignore=SWEEP_AXES) -> dict:
-    return {k: v for k, v in config.to_dict().items() if k not in ignore}
-
-
 def _check_resumable(state_dir: Path, configs) -> None:
     """A workdir's checkpoints belong to these configs; anything else is a clear error."""
     path = state_dir / "program.json"
-    settings = [_shared_settings(c, _RUNTIME_KEYS) for c in configs]
+    settings = [settings_without(c, _RUNTIME_KEYS) for c in configs]
     if path.exists():
         before = json.loads(path.read_text())
         if before != settings:
@@ -187,10 +184,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     """
     for config in configs:
         validate(config)
-    shared = _shared_settings(configs[0])
-    for config in configs[1:]:
-        if _shared_settings(config) != shared:
-            raise ValueError(f"runs of one program may differ only in {', '.join(SWEEP_AXES)}")
+    check_one_program(configs, SWEEP_AXES)
     first = configs[0]
     if first.dtype == "float64":
         jax.config.update("jax_enable_x64", True)

@@ -60,6 +60,18 @@ def sweep_grid(module, items: list[str]) -> tuple[list[str], list[list[str]]]:
     return swept, runs
 
 
+def settings_without(config, keys) -> dict:
+    """The config as a dict, without `keys` (what runs of one program must share)."""
+    return {k: v for k, v in config.to_dict().items() if k not in keys}
+
+
+def check_one_program(configs, axes) -> None:
+    """ValueError unless the configs differ only in `axes` (so they can share a program)."""
+    shared = settings_without(configs[0], axes)
+    if any(settings_without(c, axes) != shared for c in configs[1:]):
+        raise ValueError(f"runs of one program may differ only in {', '.join(axes)}")
+
+
 def _run_name(overrides: list[str], swept: list[str]) -> str:
     chosen = [o for o in overrides if o.split("=", 1)[0] in swept] or ["run"]
     return _UNSAFE.sub("_", ",".join(chosen))
@@ -70,7 +82,7 @@ def _program_groups(module, configs) -> list[list[int]]:
     axes = getattr(module, "SWEEP_AXES", ())
     groups: dict[str, list[int]] = {}
     for i, config in enumerate(configs):
-        shared = {k: v for k, v in config.to_dict().items() if k not in axes}
+        shared = settings_without(config, axes)
         groups.setdefault(repr(sorted(shared.items())), []).append(i)
     return list(groups.values())
 
