@@ -37,6 +37,7 @@ def frechet_mean(
     tol: float | None = None,
     max_iter: int = 100,
     differentiable: bool = False,
+    init: Array | None = None,
 ) -> Array:
     """Weighted Frechet mean of points x (..., N, *point) with weights (..., N) -> (..., *point).
 
@@ -48,6 +49,7 @@ def frechet_mean(
         max_iter: iteration cap of the Karcher flow.
         differentiable: run exactly `max_iter` steps with `fori_loop`, so reverse-mode
             gradients flow through the mean (a `while_loop` does not allow that).
+        init: the starting point of the flow, shaped like one mean (default: the first point).
     """
     from manifolds.spd import SPD, expm_sym, logm
 
@@ -68,7 +70,7 @@ def frechet_mean(
         v = _weighted_sum(w, logs, ndim)
         return manifold.expmap(m, v), jnp.max(manifold.norm(m, v))
 
-    m0 = jnp.take(x, 0, axis=point_axis)
+    m0 = jnp.take(x, 0, axis=point_axis) if init is None else jnp.asarray(init, x.dtype)
     if differentiable:
         return jax.lax.fori_loop(0, max_iter, lambda _, m: step(m)[0], m0)
 
