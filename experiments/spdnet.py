@@ -17,7 +17,6 @@ The same matrices also go through pyriemann's MDM and tangent space + logistic r
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -27,7 +26,12 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from geo.classifier_training import OPTIMIZERS, train_classifiers
+from geo.classifier_training import (
+    OPTIMIZERS,
+    train_classifiers,
+    write_config_files,
+    write_results,
+)
 from geo.data.timeseries import load_series, standardize
 from geo.sweep import check_one_program
 from models.covariance import check_series, covariance
@@ -191,10 +195,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
     first = configs[0]
     train, test = covariances(first)
     dims, classes = parse_dims(first.dims), int(train[1].max()) + 1
-    workdirs = [Path(w) for w in workdirs]
-    for config, workdir in zip(configs, workdirs, strict=True):
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    workdirs = write_config_files(configs, workdirs)
 
     def make_model(key):
         return SPDNet(train[0].shape[-1], dims, classes, first, rngs=nnx.Rngs(params=key))
@@ -212,20 +213,4 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
         description=f"spdnet {first.batchnorm} {first.dataset}",
     )
     baselines = pyriemann_baselines(train, test) if first.baselines else {}
-    results = []
-    for r, workdir in enumerate(workdirs):
-        out = {
-            "accuracy": float(run["accuracy"][r]),
-            "train_accuracy": float(run["train_accuracy"][r]),
-            "loss": float(run["loss"][r]),
-            "epochs": run["epochs"],
-            "train_seconds": run["train_seconds"],
-            "compile_seconds": run["compile_seconds"],
-            "runs_in_program": len(configs),
-            "matrix_size": int(train[0].shape[-1]),
-            "baselines": baselines,
-        }
-        (workdir / "results.json").write_text(json.dumps(out, indent=2))
-        (workdir / "metrics.jsonl").write_text(json.dumps(out) + "\n")
-        results.append(out)
-    return results
+    return write_results(workdirs, run, matrix_size=int(train[0].shape[-1]), baselines=baselines)

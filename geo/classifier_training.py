@@ -10,9 +10,11 @@ the UEA sets have no validation split, so nothing is selected on the test set.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -151,3 +153,32 @@ def train_classifiers(
         "train_seconds": train_seconds,
         "compile_seconds": compile_seconds,
     }
+
+
+def write_config_files(configs, workdirs) -> list[Path]:
+    """Create each run's workdir and write its config.json; returns the paths."""
+    paths = [Path(w) for w in workdirs]
+    for config, workdir in zip(configs, paths, strict=True):
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    return paths
+
+
+def write_results(workdirs: list[Path], run: dict, **extra) -> list[dict]:
+    """Each run's results.json and metrics.jsonl from `train_classifiers` output."""
+    results = []
+    for r, workdir in enumerate(workdirs):
+        out = {
+            "accuracy": float(run["accuracy"][r]),
+            "train_accuracy": float(run["train_accuracy"][r]),
+            "loss": float(run["loss"][r]),
+            "epochs": run["epochs"],
+            "train_seconds": run["train_seconds"],
+            "compile_seconds": run["compile_seconds"],
+            "runs_in_program": len(workdirs),
+            **extra,
+        }
+        (workdir / "results.json").write_text(json.dumps(out, indent=2))
+        (workdir / "metrics.jsonl").write_text(json.dumps(out) + "\n")
+        results.append(out)
+    return results

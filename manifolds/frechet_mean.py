@@ -45,11 +45,13 @@ def frechet_mean(
         manifold: the manifold the points live on.
         x: points, the axis before the point axes indexes the N points to average.
         weights: non-negative weights, normalized to sum to one (default: uniform).
-        tol: stop when every batch entry's step norm is below this (default 50 * dtype eps).
+        tol: stop when every batch entry's step norm is below this (default 50 * dtype eps),
+            or once steps are below sqrt(eps) and no longer shrink (the rounding floor).
         max_iter: iteration cap of the Karcher flow.
         differentiable: run exactly `max_iter` steps with `fori_loop`, so reverse-mode
             gradients flow through the mean (a `while_loop` does not allow that).
-        init: the starting point of the flow, shaped like one mean (default: the first point).
+        init: the starting point of the flow, shaped like one mean (default: the weighted
+            arithmetic mean on SPD, the first point elsewhere).
     """
     from manifolds.spd import SPD, expm_sym, logm
 
@@ -66,26 +68,53 @@ def frechet_mean(
     point_axis = x.ndim - ndim - 1
 
     def step(m):
+        if isinstance(manifold, SPD) and manifold.metric == "affine":
+            return _affine_karcher_step(m, x, w, point_axis)
         logs = manifold.logmap(jnp.expand_dims(m, point_axis), x)
         v = _weighted_sum(w, logs, ndim)
         return manifold.expmap(m, v), jnp.max(manifold.norm(m, v))
 
-    m0 = jnp.take(x, 0, axis=point_axis) if init is None else jnp.asarray(init, x.dtype)
+    if init is not None:
+        m0 = jnp.asarray(init, x.dtype)
+    elif isinstance(manifold, SPD):
+        m0 = _weighted_sum(w, x, ndim)  # SPD, and far closer than any one point
+    else:
+        m0 = jnp.take(x, 0, axis=point_axis)
     if differentiable:
         return jax.lax.fori_loop(0, max_iter, lambda _, m: step(m)[0], m0)
 
+    floor = float(jnp.finfo(x.dtype).eps) ** 0.5
+
     def cond(carry):
-        i, _, err = carry
-        return (i < max_iter) & (err > tol)
+        i, _, err, previous = carry
+        # Stop at the tolerance, or once steps are small and no longer shrink (rounding).
+        stalled = (err < floor) & (err >= previous)
+        return (i < max_iter) & (err > tol) & ~stalled
 
     def body(carry):
-        i, m, _ = carry
-        m, err = step(m)
-        return i + 1, m, err
+        i, m, err, _ = carry
+        m, new_err = step(m)
+        return i + 1, m, new_err, err
 
     inf = jnp.asarray(jnp.inf, x.dtype)
-    _, m, _ = jax.lax.while_loop(cond, body, (0, m0, inf))
+    _, m, _, _ = jax.lax.while_loop(cond, body, (0, m0, jnp.asarray(jnp.finfo(x.dtype).max), inf))
     return m
+
+
+def _affine_karcher_step(m, x, w, point_axis):
+    """One affine Karcher step in whitened coordinates (Pennec 2006, eq. 9).
+
+    J = sum_i w_i logm(M^-1/2 X_i M^-1/2), M <- M^1/2 expm(J) M^1/2; ||J||_F is the step's
+    affine norm. Whitening once per step saves the per-point M^1/2 (.) M^1/2 of logmap.
+    """
+    from manifolds.spd import expm_sym, invsqrtm, logm, sqrtm
+
+    root, inv_root = sqrtm(m), invsqrtm(m)
+    whitened = jnp.expand_dims(inv_root, point_axis) @ x @ jnp.expand_dims(inv_root, point_axis)
+    j = _weighted_sum(w, logm(0.5 * (whitened + jnp.swapaxes(whitened, -1, -2))), 2)
+    new = root @ expm_sym(j) @ root
+    err = jnp.max(jnp.sqrt(jnp.sum(j * j, axis=(-2, -1))))
+    return 0.5 * (new + jnp.swapaxes(new, -1, -2)), err
 
 
 def _log_cholesky_mean(x, w):

@@ -29,22 +29,30 @@ class FRMap(nnx.Module):
     """Full-rank map X -> W X with W W^T = I (GrNet eq. 1); (..., d_in, p) -> (..., d_out, p).
 
     W^T is a `ManifoldParam` on St(d_in, d_out), so the Riemannian optimizers keep the rows
-    of W orthonormal.
+    of W orthonormal. With `filters=k`, k maps act in parallel: (..., d_in, p) ->
+    (..., k, d_out, p), one weight array (k, d_in, d_out).
     """
 
-    def __init__(self, d_in: int, d_out: int, *, rngs: nnx.Rngs):
+    def __init__(self, d_in: int, d_out: int, *, rngs: nnx.Rngs, filters: int | None = None):
         if not 1 <= d_out <= d_in:
             raise ValueError(f"FRMap: need 1 <= d_out <= d_in, got d_in={d_in}, d_out={d_out}.")
+        if filters is not None and filters < 1:
+            raise ValueError(f"FRMap: filters must be positive, got {filters}.")
         stiefel = Stiefel(d_in, d_out)
         self.d_in = d_in
+        self.filters = filters
+        shape = () if filters is None else (filters, d_in, d_out)
         self.weight_t = ManifoldParam(
-            stiefel.random(rngs.params(), dtype=jnp.float32), manifold=stiefel
+            stiefel.random(rngs.params(), shape, dtype=jnp.float32), manifold=stiefel
         )
 
     def __call__(self, x: jax.Array) -> jax.Array:
         if x.shape[-2] != self.d_in:
             raise ValueError(f"FRMap: expected (..., {self.d_in}, p), got {x.shape}.")
-        return transpose(self.weight_t[...].astype(x.dtype)) @ x
+        w = self.weight_t[...].astype(x.dtype)
+        if self.filters is None:
+            return transpose(w) @ x
+        return jnp.einsum("kio,...ip->...kop", w, x)
 
 
 def reorth(x: jax.Array) -> jax.Array:
