@@ -4,17 +4,19 @@
     geo run grassmann --workdir runs/gcr dataset=digits head=gcr
     geo sweep grassmann --workdir runs/gcr10 dataset=digits head=gcr,softmax seed=0-9
 
-A series data set (japanese_vowels, basic_motions, PATH.npz) runs GrNet (Huang, Wu & Van Gool, AAAI 2018): each series (standardized channels, valid steps
-only) becomes the p-dimensional principal subspace of its channels, the top-p eigenvectors of
-its shrunk covariance, a point of Gr(C, p). GrNet: `filters` parallel FRMap -> ReOrth ->
+A series data set (japanese_vowels, basic_motions, PATH.npz) runs GrNet (Huang, Wu & Van
+Gool, AAAI 2018): each series (standardized channels, valid steps only) becomes the
+p-dimensional principal subspace of its channels, the top-p eigenvectors of its shrunk
+covariance, a point of Gr(C, p). GrNet: `filters` parallel FRMap -> ReOrth ->
 ProjMap, ProjPooling over the filters, OrthMap back to p vectors, ProjMap, and a linear
 classifier on the flattened projection matrix.
 
-dataset=digits runs the GCR comparison (Wang et al., ICCV 2023): scikit-learn's bundled 8 x 8 digits, a seeded 70/30 split
-(split_seed), an MLP feature extractor (64 -> hidden -> features, ReLU), and either the
-softmax head (a linear layer) or the Grassmann class representation head (each class a
-p-dimensional subspace, logit gamma ||S_c^T x / ||x|| ||), trained jointly; Riemannian Adam
-keeps the subspaces on Gr(features, p). Seeds train as one vmapped program.
+dataset=digits runs the GCR comparison (Wang et al., ICCV 2023): scikit-learn's bundled 8 x
+8 digits, a seeded 70/30 split (split_seed), an MLP feature extractor (64 -> hidden ->
+features, ReLU), and either the softmax head (a linear layer) or the Grassmann class
+representation head (each class a p-dimensional subspace, logit gamma ||S_c^T x / ||x|| ||),
+trained jointly; Riemannian Adam keeps the subspaces on Gr(features, p). Seeds train as one
+vmapped program.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 class GrNet(nnx.Module):
-    """FRMap (filters in parallel) -> ReOrth -> ProjMap -> ProjPooling -> OrthMap -> ProjMap -> Linear.
+    """FRMap (parallel filters) -> ReOrth -> ProjMap -> ProjPooling -> OrthMap -> ProjMap -> FC.
 
     Shapes: (B, d, p) orthonormal bases -> (B, classes).
     """
