@@ -163,8 +163,14 @@ def principal_subspaces(config):
 
 def digits(config):
     """scikit-learn's digits, pixels scaled to [0, 1], a seeded stratified 70/30 split."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise ImportError(
+            "dataset=digits ships inside scikit-learn, which is not installed: "
+            'pip install -e ".[spd]"'
+        ) from None
 
     data = load_digits()
     x = (data.data / 16.0).astype(np.float32)
