@@ -66,7 +66,8 @@ def get_config(dataset: str = "japanese_vowels") -> ml_collections.ConfigDict:
     c.batch_size = 30
     c.karcher_steps = 1
     c.bn_momentum = 0.1
-    c.power = 1.0  # initial matrix-power deformation (gbw_rbn)
+    c.power = 1.0  # matrix-power deformation theta (gbw_rbn)
+    c.learn_power = False  # train theta too (gbw_rbn)
     c.seed = 0
     c.baselines = True
     c.progress = True
@@ -124,6 +125,7 @@ class SPDNet(nnx.Module):
                     momentum=config.bn_momentum,
                     karcher_steps=config.karcher_steps,
                     power=config.power,
+                    learn_power=config.learn_power,
                 )
                 for d in dims
             ]
