@@ -32,12 +32,11 @@ from flax import nnx
 from geo.classifier_training import (
     OPTIMIZERS,
     train_classifiers,
-    write_config_files,
     write_results,
 )
-from geo.data.timeseries import load_series, standardize
-from geo.sweep import check_one_program
-from models.covariance import check_series, covariance
+from geo.data.timeseries import load_checked_series
+from geo.sweep import start_program
+from models.covariance import covariance
 from models.grassmann import (
     FRMap,
     GrassmannClassHead,
@@ -140,10 +139,7 @@ class DigitsNet(nnx.Module):
 
 def principal_subspaces(config):
     """((train bases (N, C, p), labels), (test bases, labels)) of a series data set."""
-    train, test = load_series(config.dataset)
-    for part, name in ((train, "train"), (test, "test")):
-        check_series(part.x, part.lengths, config.shrinkage, f"{config.dataset} ({name})")
-    train, test = standardize(train, test)
+    train, test = load_checked_series(config.dataset, config.shrinkage)
     channels = train.x.shape[-1]
     if config.subspace_dim > channels:
         raise ValueError(f"subspace_dim={config.subspace_dim} exceeds the {channels} channels")
@@ -187,14 +183,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
     """Train runs that differ only in their seed as one vmapped program."""
-    for config in configs:
-        validate(config)
-    check_one_program(configs, SWEEP_AXES)
+    workdirs = start_program(configs, workdirs, validate, SWEEP_AXES)
     first = configs[0]
     grnet = first.dataset != "digits"
     train, test = principal_subspaces(first) if grnet else digits(first)
     classes = int(train[1].max()) + 1
-    workdirs = write_config_files(configs, workdirs)
 
     def make_model(key):
         rngs = nnx.Rngs(params=key)

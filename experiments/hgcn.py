@@ -33,7 +33,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from geo.data.graphs import link_split, load_graph, node_split
-from geo.sweep import check_one_program
+from geo.sweep import start_program
 from manifolds.lorentz import lorentz_dist
 from manifolds.poincare import poincare_dist
 from models.hgcn import Geometry, HGCNConv, fermi_dirac, graph_operator
@@ -242,15 +242,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
     """Train runs that differ only in their seed as one vmapped program."""
-    for config in configs:
-        validate(config)
-    check_one_program(configs, SWEEP_AXES)
+    workdirs = start_program(configs, workdirs, validate, SWEEP_AXES)
     first = configs[0]
     graph_data, data, operator, num_classes = _prepare(first)
-    workdirs = [Path(w) for w in workdirs]
-    for config, workdir in zip(configs, workdirs, strict=True):
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     num_features = data["features"].shape[1]
     n = graph_data.num_nodes
     task = first.task

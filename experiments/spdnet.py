@@ -29,12 +29,11 @@ from flax import nnx
 from geo.classifier_training import (
     OPTIMIZERS,
     train_classifiers,
-    write_config_files,
     write_results,
 )
-from geo.data.timeseries import load_series, standardize
-from geo.sweep import check_one_program
-from models.covariance import check_series, covariance
+from geo.data.timeseries import load_checked_series
+from geo.sweep import start_program
+from models.covariance import covariance
 from models.spd import BiMap, LogEig, ReEig
 from models.spd_batchnorm import SPDBatchNorm
 
@@ -149,10 +148,7 @@ class SPDNet(nnx.Module):
 
 def covariances(config) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """((train matrices, labels), (test matrices, labels)) as float32 arrays."""
-    train, test = load_series(config.dataset)
-    for part, name in ((train, "train"), (test, "test")):
-        check_series(part.x, part.lengths, config.shrinkage, f"{config.dataset} ({name})")
-    train, test = standardize(train, test)
+    train, test = load_checked_series(config.dataset, config.shrinkage)
     cov = jax.jit(
         lambda x, n: covariance(x, n, shrinkage=config.shrinkage, with_mean=config.with_mean)
     )
@@ -191,13 +187,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
     """Train runs that differ only in their seed as one vmapped program."""
-    for config in configs:
-        validate(config)
-    check_one_program(configs, SWEEP_AXES)
+    workdirs = start_program(configs, workdirs, validate, SWEEP_AXES)
     first = configs[0]
     train, test = covariances(first)
     dims, classes = parse_dims(first.dims), int(train[1].max()) + 1
-    workdirs = write_config_files(configs, workdirs)
 
     def make_model(key):
         return SPDNet(train[0].shape[-1], dims, classes, first, rngs=nnx.Rngs(params=key))

@@ -155,15 +155,6 @@ def train_classifiers(
     }
 
 
-def write_config_files(configs, workdirs) -> list[Path]:
-    """Create each run's workdir and write its config.json; returns the paths."""
-    paths = [Path(w) for w in workdirs]
-    for config, workdir in zip(configs, paths, strict=True):
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    return paths
-
-
 def write_results(workdirs: list[Path], run: dict, **extra) -> list[dict]:
     """Each run's results.json and metrics.jsonl from `train_classifiers` output."""
     results = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -70,6 +71,21 @@ def check_one_program(configs, axes) -> None:
     shared = settings_without(configs[0], axes)
     if any(settings_without(c, axes) != shared for c in configs[1:]):
         raise ValueError(f"runs of one program may differ only in {', '.join(axes)}")
+
+
+def start_program(configs, workdirs, validate, axes) -> list[Path]:
+    """Validate every config, check they can share one program, write each config.json.
+
+    Returns the workdirs as created Paths. Everything here runs before any training.
+    """
+    for config in configs:
+        validate(config)
+    check_one_program(configs, axes)
+    paths = [Path(w) for w in workdirs]
+    for config, workdir in zip(configs, paths, strict=True):
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    return paths
 
 
 def _run_name(overrides: list[str], swept: list[str]) -> str:

@@ -107,14 +107,15 @@ def _affine_karcher_step(m, x, w, point_axis):
     J = sum_i w_i logm(M^-1/2 X_i M^-1/2), M <- M^1/2 expm(J) M^1/2; ||J||_F is the step's
     affine norm. Whitening once per step saves the per-point M^1/2 (.) M^1/2 of logmap.
     """
+    from manifolds._linalg import sym
     from manifolds.spd import expm_sym, invsqrtm, logm, sqrtm
 
     root, inv_root = sqrtm(m), invsqrtm(m)
     whitened = jnp.expand_dims(inv_root, point_axis) @ x @ jnp.expand_dims(inv_root, point_axis)
-    j = _weighted_sum(w, logm(0.5 * (whitened + jnp.swapaxes(whitened, -1, -2))), 2)
+    j = _weighted_sum(w, logm(sym(whitened)), 2)
     new = root @ expm_sym(j) @ root
     err = jnp.max(jnp.sqrt(jnp.sum(j * j, axis=(-2, -1))))
-    return 0.5 * (new + jnp.swapaxes(new, -1, -2)), err
+    return sym(new), err
 
 
 def _log_cholesky_mean(x, w):

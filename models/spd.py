@@ -28,9 +28,8 @@ from manifolds.spd import _clamp_below, expm_sym, logm
 
 
 def _raise_if_not_spd(x: np.ndarray, where: str, atol: float) -> None:
-    x = np.asarray(x)
-    reason = SPD(x.shape[-1])._check_point(x, atol)
-    if reason is not None:
+    ok, reason = SPD(x.shape[-1]).check(x, atol)
+    if not ok:
         raise ValueError(
             f"{where}: input is not a batch of SPD matrices ({reason}). SPD layers need "
             "symmetric positive definite inputs, e.g. covariances with shrinkage > 0."

@@ -53,10 +53,9 @@ def batch_mean(x: jax.Array, metric: str, steps: int) -> jax.Array:
     The flow starts at the arithmetic mean, which is SPD and already close to both the
     affine and the BW mean for a well-normalized batch.
     """
-    init = jnp.mean(x, axis=0)
     if steps == 0:
-        return init
-    return frechet_mean(SPD(x.shape[-1], metric), x, differentiable=True, max_iter=steps, init=init)
+        return jnp.mean(x, axis=0)
+    return frechet_mean(SPD(x.shape[-1], metric), x, differentiable=True, max_iter=steps)
 
 
 def transport_maps(mean: jax.Array, x: jax.Array) -> jax.Array:

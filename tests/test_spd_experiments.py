@@ -12,9 +12,9 @@ from flax import nnx
 from experiments import grassmann, spdnet
 from geo.classifier_training import train_classifiers
 from geo.cli import build_config
-from geo.data.timeseries import load_series
+from geo.data.timeseries import check_series, load_series
 from manifolds import SPD, frechet_mean
-from models.covariance import check_series, covariance
+from models.covariance import covariance
 
 
 def test_uea_sets_load_with_their_standard_splits():

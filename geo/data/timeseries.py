@@ -97,6 +97,41 @@ def load_series(name: str) -> tuple[SeriesSet, SeriesSet]:
     return train, test
 
 
+def check_series(x: np.ndarray, lengths: np.ndarray | None, shrinkage: float, where: str) -> None:
+    """Clear errors, before any work, for series that would give a bad covariance.
+
+    Args:
+        x: (N, T, C) series, time-major, padded after each series' length.
+        lengths: (N,) valid steps per series (None: all T).
+        shrinkage: the shrinkage that will be applied.
+        where: names the data in the messages.
+    """
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"{where}: series must be (N, T, C), got shape {x.shape}.")
+    n, t, c = x.shape
+    lengths = np.full(n, t) if lengths is None else np.asarray(lengths)
+    if not 0.0 <= shrinkage <= 1.0:
+        raise ValueError(f"{where}: shrinkage must lie in [0, 1], got {shrinkage}.")
+    valid = np.arange(t)[None, :] < lengths[:, None]
+    bad = np.flatnonzero(np.any(~np.isfinite(x) & valid[..., None], axis=(1, 2)))
+    if bad.size:
+        raise ValueError(
+            f"{where}: series {bad[:5].tolist()} contain NaN or infinite samples "
+            f"({bad.size} series in all); impute or drop them first."
+        )
+    short = np.flatnonzero(lengths < 2)
+    if short.size:
+        raise ValueError(f"{where}: series {short[:5].tolist()} have fewer than 2 time steps.")
+    singular = np.flatnonzero(lengths <= c)
+    if shrinkage == 0.0 and singular.size:
+        raise ValueError(
+            f"{where}: {singular.size} series have no more time steps than their {c} channels "
+            f"(e.g. series {int(singular[0])} has {int(lengths[singular[0]])}), so their sample "
+            "covariance is singular. Set shrinkage > 0 (e.g. shrinkage=0.1)."
+        )
+
+
 def standardize(train: SeriesSet, test: SeriesSet) -> tuple[SeriesSet, SeriesSet]:
     """Scale every channel by the training set's mean and standard deviation (valid steps)."""
     valid = np.arange(train.x.shape[1])[None, :] < train.lengths[:, None]
@@ -110,3 +145,11 @@ def standardize(train: SeriesSet, test: SeriesSet) -> tuple[SeriesSet, SeriesSet
         return dataclasses.replace(s, x=x)
 
     return apply(train), apply(test)
+
+
+def load_checked_series(name: str, shrinkage: float) -> tuple[SeriesSet, SeriesSet]:
+    """`load_series`, every series checked for `shrinkage` (`check_series`), standardized."""
+    train, test = load_series(name)
+    for part, split in ((train, "train"), (test, "test")):
+        check_series(part.x, part.lengths, shrinkage, f"{name} ({split})")
+    return standardize(train, test)
