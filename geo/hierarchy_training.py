@@ -14,6 +14,7 @@ import optax
 
 import geo.optim as go
 from geo.data.hierarchy import Hierarchy
+from geo.shuffle import permutation
 from models.embeddings import EmbeddingSpace
 from models.nickel_kiela import ranking_loss
 
@@ -69,12 +70,13 @@ def training_data(hierarchy: Hierarchy, edges: np.ndarray | None = None) -> Trai
 def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
     """(B, K) nodes that are neither the child nor its ancestors, and a validity mask.
 
-    Candidates are drawn uniformly (by degree^0.75 during burn-in, as Nickel & Kiela do, by
-    inverse CDF): K per child plus a pool of 8 spares. Slot j takes its own candidate if it
-    is acceptable, else the first acceptable of its next spares (j, j + 1, ... modulo the
-    pool), so K + 8 draws replace K * rounds. The chains are long enough that a slot fails
-    with probability <= 1e-3 for a node with as many ancestors as the deepest one (at most
-    9 candidates); a slot with no acceptable candidate is masked out of the loss.
+    Candidates are drawn uniformly (floor(n u) of a float32 uniform u; by degree^0.75 during
+    burn-in, as Nickel & Kiela do, by inverse CDF): K per child plus a pool of 8 spares. Slot
+    j takes its own candidate if it is acceptable, else the first acceptable of its next
+    spares (j, j + 1, ... modulo the pool), so K + 8 draws replace K * rounds. The chains
+    are long enough that a slot fails with probability <= 1e-3 for a node with as many
+    ancestors as the deepest one (at most 9 candidates); a slot with no acceptable
+    candidate is masked out of the loss.
     """
     n, width = data.ancestors.shape
     reject = min((width + 1) / n, 0.999)  # the deepest node's rejection probability
@@ -84,8 +86,9 @@ def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
         cdf = jnp.cumsum(jax.nn.softmax(data.burnin_logits))
         u = jax.random.uniform(key, shape, cdf.dtype)
         cand = jnp.minimum(jnp.searchsorted(cdf, u * cdf[-1]), n - 1).astype(jnp.int32)
-    else:
-        cand = jax.random.randint(key, shape, 0, n, jnp.int32)
+    else:  # floor(n u): half the random bits of randint; the bias is below n / 2^24
+        u = jax.random.uniform(key, shape, jnp.float32)
+        cand = jnp.minimum((u * n).astype(jnp.int32), n - 1)
     anc = data.ancestors[children]  # (B, A)
     bad = (cand == children[:, None]) | jnp.any(cand[..., None] == anc[:, None, :], axis=-1)
     slot = np.arange(k)[:, None]
@@ -132,7 +135,7 @@ def make_epoch(
     def plan(key, data: TrainingData):
         """One run's shuffled edges as (chunks, chunk * B, 2), padded with child n, and keys."""
         perm_key, step_key = jax.random.split(key)
-        order = jax.random.permutation(perm_key, num_edges)
+        order = permutation(perm_key, num_edges)
         pad = jnp.full((steps * batch_size - num_edges, 2), data.num_nodes, jnp.int32)
         batches = jnp.concatenate([data.edges[order], pad])
         return batches.reshape(num_chunks, chunk * batch_size, 2), jax.random.split(
@@ -159,6 +162,8 @@ def make_epoch(
 
     def loss_and_grads(rows, mask, weight):
         """Per-run losses (...,) and gradients for rows (..., B, 2 + K, C)."""
+        if space.ranking_loss_and_grad is not None:  # closed form: fewer compiled operations
+            return space.ranking_loss_and_grad(rows, mask, weight)
 
         def loss_fn(rows):
             dists = space.dist(rows[..., :1, :], rows[..., 1:, :])
@@ -177,9 +182,15 @@ def make_epoch(
 
         def step(table, inputs):
             idx, mask, weight = inputs  # (R, B, ...), idx into the stacked table
-            per_run, grads = loss_and_grads(table.at[idx].get(mode="clip"), mask, weight)
+            rows = table.at[idx].get(mode="clip")
+            per_run, grads = loss_and_grads(rows, mask, weight)
             table = go.sparse_rsgd_step(
-                table, idx.reshape(-1), grads.reshape(-1, width), space.manifold, lr_rows
+                table,
+                idx.reshape(-1),
+                grads.reshape(-1, width),
+                space.manifold,
+                lr_rows,
+                values=rows.reshape(-1, width),
             )
             return table, per_run
 

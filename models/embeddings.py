@@ -21,6 +21,7 @@ from geo.optim import ManifoldParam
 from manifolds import Lorentz, Manifold, PoincareBall, euclidean_param_dist
 from manifolds._numerics import MIN_NORM, arcosh1p, clamp_min, safe_norm
 from manifolds.hyperbolic import euclidean_param_to_poincare, lorentz_to_poincare
+from models.nickel_kiela import poincare_ranking_loss_and_grad
 
 SPACES = ("poincare", "lorentz", "euclidean", "euclidean_param")
 
@@ -37,6 +38,9 @@ class EmbeddingSpace:
         to_poincare: rows -> Poincare-ball points (for plots).
         dist_lower_bound: (B, C), (N, C) -> (B, N) values <= the computed `dist` of every
             pair, through one matrix product (a fast screen for evaluation), or None.
+        ranking_loss_and_grad: the Nickel & Kiela loss of rows and its gradient in closed
+            form, (rows, valid, weight) -> (loss, grad) as in
+            `models.nickel_kiela.poincare_ranking_loss_and_grad`, or None (autodiff).
     """
 
     name: str
@@ -45,6 +49,7 @@ class EmbeddingSpace:
     dist: Callable[[jax.Array, jax.Array], jax.Array]
     to_poincare: Callable[[jax.Array], jax.Array]
     dist_lower_bound: Callable[[jax.Array, jax.Array], jax.Array] | None = None
+    ranking_loss_and_grad: Callable | None = None
 
     def init(self, key: jax.Array, num_nodes: int, dim: int, scale: float, dtype) -> jax.Array:
         """Nickel & Kiela's initialization: uniform in [-scale, scale] near the origin."""
@@ -94,7 +99,13 @@ def embedding_space(name: str) -> EmbeddingSpace:
     ball, hyperboloid = PoincareBall(1.0), Lorentz(1.0)
     spaces = {
         "poincare": EmbeddingSpace(
-            "poincare", ball, lambda d: d, ball.dist, lambda x: x, _poincare_lower_bound
+            "poincare",
+            ball,
+            lambda d: d,
+            ball.dist,
+            lambda x: x,
+            _poincare_lower_bound,
+            poincare_ranking_loss_and_grad,
         ),
         "lorentz": EmbeddingSpace(
             "lorentz",

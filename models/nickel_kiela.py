@@ -6,6 +6,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from manifolds._numerics import MIN_NORM
+
 
 def ranking_loss(dists: jax.Array, valid: jax.Array | None = None) -> jax.Array:
     """-log(e^{-d(u,v)} / sum_{v' in {v} + N(u)} e^{-d(u,v')}) per positive.
@@ -21,3 +23,45 @@ def ranking_loss(dists: jax.Array, valid: jax.Array | None = None) -> jax.Array:
     if valid is not None:
         logits = jnp.where(valid, logits, -jnp.inf)
     return -jax.nn.log_softmax(logits, axis=-1)[..., 0]
+
+
+def poincare_ranking_loss_and_grad(
+    rows: jax.Array, valid: jax.Array, weight: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """`ranking_loss` of Poincare distances and its Euclidean gradient, in closed form.
+
+    The same values as autodiff of `ranking_loss(PoincareBall(1).dist(u, v), valid)`, in
+    about half the compiled operations (what bounds a training step of batch 10 on a CPU).
+    With z = 2|u - v|^2 / (a b), a = 1 - |u|^2, b = 1 - |v|^2 and d = arcosh(1 + z),
+    Nickel & Kiela (2017, eq. 4) give
+        dd/du = 4 / (a b sqrt(z (z + 2))) ((u - v) + |u - v|^2 u / a),
+    symmetrically for v, and dL/dd_k = [k = 0] - softmax(-d)_k. The softmax is shifted by the
+    positive's distance, not by the maximum (one reduction fewer); with a, b >= 1e-15, every
+    distance is below 37, so exp stays finite. Coincident points get a zero gradient.
+
+    Args:
+        rows: (..., B, 2 + K, C) per positive: the child u, the ancestor, then K negatives.
+        valid: (..., B, 1 + K) mask of the ancestor and negatives to use.
+        weight: (..., B) weight of each positive's loss.
+
+    Returns:
+        (sum over B of weight * loss (...,), gradient of that sum with respect to rows).
+    """
+    sq = jnp.sum(rows * rows, -1)  # (..., B, 2 + K)
+    u, v = rows[..., :1, :], rows[..., 1:, :]
+    diff = u - v
+    d2 = jnp.sum(diff * diff, -1)  # (..., B, 1 + K)
+    a = jnp.maximum(1 - sq[..., :1], MIN_NORM)
+    b = jnp.maximum(1 - sq[..., 1:], MIN_NORM)
+    z = 2 * d2 / (a * b)
+    root = jnp.sqrt(z * (z + 2))
+    d = jnp.log1p(z + root)
+    e = jnp.where(valid, jnp.exp(d[..., :1] - d), 0.0)
+    total = jnp.sum(e, -1, keepdims=True)
+    w = weight.astype(rows.dtype)[..., None]
+    loss = jnp.sum(w[..., 0] * jnp.log(total[..., 0]), -1)
+    dloss_dd = w * (jnp.where(jnp.arange(d.shape[-1]) == 0, 1.0, 0.0) - e / total)
+    coef = (dloss_dd * 4 / (a * b * jnp.where(root > 0, root, jnp.inf)))[..., None]
+    grad_u = jnp.sum(coef * (diff + (d2 / a)[..., None] * u), -2, keepdims=True)
+    grad_v = coef * ((d2 / b)[..., None] * v - diff)
+    return loss, jnp.concatenate([grad_u, grad_v], -2)

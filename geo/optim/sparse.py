@@ -75,6 +75,7 @@ def sparse_rsgd_step(
     row_grads: jnp.ndarray,
     manifold: Manifold | None,
     learning_rate,
+    values: jnp.ndarray | None = None,
 ) -> jnp.ndarray:
     """Momentum-free Riemannian SGD on the rows of a table, without sorting the batch.
 
@@ -89,13 +90,14 @@ def sparse_rsgd_step(
         manifold: the rows' manifold, or None for Euclidean rows.
         learning_rate: a scalar, or (B, 1) per occurrence (may be traced); the occurrences of
             one row must share it.
+        values: `table[rows]` if the caller already gathered it (saves a gather).
     """
     if manifold is not None and not isinstance(manifold, Euclidean | Sphere | PoincareBall):
         raise ValueError(
             f"sparse_rsgd_step needs a retraction proj(x + u); {type(manifold).__name__} has "
             "another one: use sparse_row_update(rsgd(...), ...) instead."
         )
-    x = table.at[rows].get(mode="clip")
+    x = table.at[rows].get(mode="clip") if values is None else values
     step = -learning_rate * (row_grads if manifold is None else manifold.egrad2rgrad(x, row_grads))
     table = table.at[rows].add(step.astype(table.dtype), mode="drop")
     if manifold is None:
