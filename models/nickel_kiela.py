@@ -49,8 +49,7 @@ def poincare_ranking_loss_and_grad(
     """
     sq = jnp.sum(rows * rows, -1)  # (..., B, 2 + K)
     u, v = rows[..., :1, :], rows[..., 1:, :]
-    diff = u - v
-    d2 = jnp.sum(diff * diff, -1)  # (..., B, 1 + K)
+    d2 = jnp.sum((u - v) ** 2, -1)  # (..., B, 1 + K)
     a = jnp.maximum(1 - sq[..., :1], MIN_NORM)
     b = jnp.maximum(1 - sq[..., 1:], MIN_NORM)
     z = 2 * d2 / (a * b)
@@ -61,7 +60,11 @@ def poincare_ranking_loss_and_grad(
     w = weight.astype(rows.dtype)[..., None]
     loss = jnp.sum(w[..., 0] * jnp.log(total[..., 0]), -1)
     dloss_dd = w * (jnp.where(jnp.arange(d.shape[-1]) == 0, 1.0, 0.0) - e / total)
-    coef = (dloss_dd * 4 / (a * b * jnp.where(root > 0, root, jnp.inf)))[..., None]
-    grad_u = jnp.sum(coef * (diff + (d2 / a)[..., None] * u), -2, keepdims=True)
-    grad_v = coef * ((d2 / b)[..., None] * v - diff)
+    coef = dloss_dd * 4 / (a * b * jnp.where(root > 0, root, jnp.inf))  # (..., B, 1 + K)
+    # grad_u = sum_k coef_k ((1 + d2_k / a) u - v_k); grad_v = coef ((1 + d2 / b) v - u)
+    grad_u = (
+        jnp.sum(coef * (1 + d2 / a), -1)[..., None, None] * u
+        - jnp.einsum("...k,...kc->...c", coef, v)[..., None, :]
+    )
+    grad_v = (coef * (1 + d2 / b))[..., None] * v - coef[..., None] * u
     return loss, jnp.concatenate([grad_u, grad_v], -2)
