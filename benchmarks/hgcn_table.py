@@ -2,6 +2,7 @@
 task, one vmapped program per (task, data set, model), mean +- std beside the paper.
 
     python benchmarks/hgcn_table.py --workdir runs/hgcn_table [--seeds 10] [--models hgcn,gcn]
+        [--only nc:cora] [--set pretrain=lp --set ...]   # --set: config keys for every row
 """
 
 from __future__ import annotations
@@ -63,14 +64,17 @@ def main():
     parser.add_argument("--models", default="hgcn,hnn,gcn,mlp")
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--only", default="", help="e.g. lp:cora,nc:airport (default: all)")
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE for every row")
     args = parser.parse_args()
+    suffix = "".join(f"_{item.replace('=', '-')}" for item in args.set)
     rows = []
     for model in args.models.split(","):
         for task, dataset in SETTINGS:
             if args.only and f"{task}:{dataset}" not in args.only.split(","):
                 continue
-            workdir = Path(args.workdir) / f"{model}_{task}_{dataset}"
+            workdir = Path(args.workdir) / f"{model}_{task}_{dataset}{suffix}"
             items = [
+                *args.set,
                 f"task={task}",
                 f"dataset={dataset}",
                 f"model={model}",
@@ -86,7 +90,7 @@ def main():
             metric = "roc_auc" if task == "lp" else "f1"
             values = 100 * np.asarray([float(r[metric]) for r in runs])
             row = dict(
-                model=model,
+                model=" ".join([model, *args.set]),
                 task=task,
                 dataset=dataset,
                 metric=metric,

@@ -98,3 +98,29 @@ def test_bad_input_is_reported_before_training(tmp_path, capsys):
     assert main(run + [f"dataset={bad}"]) == 2
     assert "NaN or infinite features" in capsys.readouterr().err
     assert not (tmp_path / "w" / "results.json").exists()
+
+
+def test_degree_features_are_one_hot_capped_degrees_and_a_constant():
+    features = np.arange(8, dtype=np.float32).reshape(4, 2)
+    star = np.array([[0, 1], [0, 2], [0, 3]])  # node 0 has degree 3, the others 1
+    out = hgcn.with_degree_features(features, star, cap=2)
+    assert out.shape == (4, 2 + 3 + 1)
+    np.testing.assert_array_equal(out[:, :2], features)
+    np.testing.assert_array_equal(out[:, 2:5], [[0, 0, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(out[:, 5], 1.0)
+
+
+def test_pretrain_lp_classifies_from_link_prediction_embeddings(tmp_path, capsys):
+    graph = _tiny_graph(tmp_path / "tiny.npz")
+    argv = ["sweep", "hgcn", "--workdir", str(tmp_path / "p"), "task=nc", "pretrain=lp",
+            f"dataset={graph}", "epochs=200", "chunk=50", "patience=200", "progress=false",
+            "seed=0-1"]  # fmt: skip
+    assert main(argv) == 0
+    for s in range(2):
+        run = tmp_path / "p" / f"seed={s}"
+        lp = json.loads((run / "pretrain_lp" / "results.json").read_text())
+        nc = json.loads((run / "results.json").read_text())
+        assert lp["roc_auc"] > 0.6 and nc["f1"] > 0.6, (lp, nc)
+        assert lp["runs_in_program"] == nc["runs_in_program"] == 2
+    assert main(["run", "hgcn", "--workdir", str(tmp_path / "x"), "task=lp", "pretrain=lp"]) == 2
+    assert "use it with task=nc" in capsys.readouterr().err

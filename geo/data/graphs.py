@@ -151,6 +151,34 @@ def node_split(graph: Graph, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return tuple(np.sort(np.concatenate(p)).astype(np.int32) for p in parts)
 
 
+def hgcn_code_node_split(graph: Graph, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The node split of the HGCN code (`split_data`), kept only to explain its numbers.
+
+    That rule is written for two classes: its "positives" are the nodes with a label other
+    than 0, its "negatives" those with a label other than 1, and each list is cut into
+    validation, test and training parts. With more classes the lists share every node of
+    classes 2, 3, ..., so such a node can be a test node and, through the other list, a
+    training node too: on airport, 44% of the test nodes are also trained on. Returns
+    (train, val, test) with those overlaps (ids may repeat within a part); a data set with
+    its own split (Cora) keeps it, as in that code.
+    """
+    if graph.node_split is not None:
+        return graph.node_split
+    if graph.labels is None:
+        raise ValueError(f"{graph.name}: node classification needs labels")
+    val_frac, test_frac = NC_SPLITS.get(graph.name, (0.15, 0.15))
+    rng = np.random.RandomState(seed)
+    pos = np.nonzero(graph.labels != 0)[0]
+    neg = np.nonzero(graph.labels != 1)[0]
+    rng.shuffle(pos)
+    rng.shuffle(neg)
+    size = min(len(pos), len(neg))
+    n_val, n_test = round(val_frac * size), round(test_frac * size)
+    parts = [np.concatenate([ids[a:b] for ids in (pos, neg)]) for a, b in
+             ((n_val + n_test, None), (0, n_val), (n_val, n_val + n_test))]  # fmt: skip
+    return tuple(p.astype(np.int32) for p in parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class LinkSplit:
     """Positive edges (E_s, 2) per part and sampled non-edges for validation and test."""

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geo.data.graphs import check_graph, link_split, load_graph, node_split
+from geo.data.graphs import (
+    check_graph,
+    hgcn_code_node_split,
+    link_split,
+    load_graph,
+    node_split,
+)
 
 
 @pytest.fixture
@@ -77,3 +83,16 @@ def test_missing_archive_says_where_to_point(tmp_path):
         load_graph("cora", "nc", tmp_path)
     with pytest.raises(FileNotFoundError, match="neither one of disease_lp, airport, cora"):
         load_graph(str(tmp_path / "mine.csv"))
+
+
+def test_hgcn_code_split_overlaps_train_and_test_only_beyond_two_classes(hgcn):
+    airport = load_graph("airport", "nc", hgcn)
+    train, val, test = hgcn_code_node_split(airport, 1234)
+    shared = np.intersect1d(train, test)
+    assert len(shared) / len(np.unique(test)) > 0.3  # 44% for this seed
+    assert set(airport.labels[shared].tolist()) <= {2, 3}  # in both "positive" and "negative"
+    two = check_graph("two", np.ones((40, 2)), [(i, i + 1) for i in range(39)], np.arange(40) % 2)
+    train, val, test = hgcn_code_node_split(two, 0)
+    assert not np.intersect1d(train, test).size and not np.intersect1d(train, val).size
+    cora = load_graph("cora", "nc", hgcn)
+    assert hgcn_code_node_split(cora, 0) is cora.node_split
