@@ -132,14 +132,19 @@ def load_graph(dataset: str, task: str = "lp", data_dir: str | os.PathLike | Non
     return graph
 
 
+def _split_fractions(graph: Graph) -> tuple[float, float]:
+    """The paper's validation and test fractions for `graph`; labels are required."""
+    if graph.labels is None:
+        raise ValueError(f"{graph.name}: node classification needs labels")
+    return NC_SPLITS.get(graph.name, (0.15, 0.15))
+
+
 def node_split(graph: Graph, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) node ids: the data set's own split, else the paper's fractions,
     drawn per class (stratified) with `seed`."""
     if graph.node_split is not None:
         return graph.node_split
-    if graph.labels is None:
-        raise ValueError(f"{graph.name}: node classification needs labels")
-    val_frac, test_frac = NC_SPLITS.get(graph.name, (0.15, 0.15))
+    val_frac, test_frac = _split_fractions(graph)
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[], [], []]
     for c in range(graph.num_classes):
@@ -164,9 +169,7 @@ def hgcn_code_node_split(graph: Graph, seed: int) -> tuple[np.ndarray, np.ndarra
     """
     if graph.node_split is not None:
         return graph.node_split
-    if graph.labels is None:
-        raise ValueError(f"{graph.name}: node classification needs labels")
-    val_frac, test_frac = NC_SPLITS.get(graph.name, (0.15, 0.15))
+    val_frac, test_frac = _split_fractions(graph)
     rng = np.random.RandomState(seed)
     pos = np.nonzero(graph.labels != 0)[0]
     neg = np.nonzero(graph.labels != 1)[0]
