@@ -206,7 +206,7 @@ def _prepare(config, graph_task=None):
     features = graph_data.features
     if config.normalize_features:
         features = features / np.maximum(np.abs(features).sum(1, keepdims=True), 1e-12)
-    data = {"features": jnp.asarray(features)}
+    data = {}
     if config.task == "lp":
         split = link_split(graph_data, config.split_seed)
         data.update(
@@ -229,7 +229,8 @@ def _prepare(config, graph_task=None):
         train_graph = graph_data.edges
         num_classes = graph_data.num_classes
     if config.degree_features:
-        data["features"] = jnp.asarray(with_degree_features(features, train_graph))
+        features = with_degree_features(features, train_graph)
+    data["features"] = jnp.asarray(features)
     operator = graph_operator(train_graph, graph_data.num_nodes)
     return graph_data, data, operator, num_classes
 
@@ -290,7 +291,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
 
 
 def _replaced(config, **changes):
-    out = ml_collections.ConfigDict(config.to_dict())
+    out = config.copy_and_resolve_references()
     out.update(changes)
     return out
 
