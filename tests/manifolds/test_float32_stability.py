@@ -4,6 +4,8 @@ and for SPD matrices with repeated eigenvalues."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,21 +26,32 @@ def _weighted_sum(tree, key):
     )
 
 
-def assert_finite_with_grads(m, x, y, u):
-    """Values and gradients (w.r.t. every input) of dist, expmap and logmap are finite."""
+@functools.cache
+def _jitted_checks(m):
+    """Jitted values and gradients (w.r.t. both inputs) of dist, expmap and logmap, one set
+    per manifold: manifolds hash by value, so tests of one manifold share the compilations."""
     key = jax.random.PRNGKey(3)
     fns = {
-        "dist": (lambda a, b: m.dist(a, b), (x, y)),
-        "expmap": (lambda a, b: m.expmap(a, b), (x, u)),
-        "logmap": (lambda a, b: m.logmap(a, b), (x, y)),
+        "dist": lambda a, b: m.dist(a, b),
+        "expmap": lambda a, b: m.expmap(a, b),
+        "logmap": lambda a, b: m.logmap(a, b),
     }
-    for name, (fn, args) in fns.items():
-        value = jax.jit(fn)(*args)
-        for leaf in jax.tree.leaves(value):
+    return {
+        name: (
+            jax.jit(fn),
+            jax.jit(jax.grad(lambda a, b, fn=fn: _weighted_sum(fn(a, b), key), argnums=(0, 1))),
+        )
+        for name, fn in fns.items()
+    }
+
+
+def assert_finite_with_grads(m, x, y, u):
+    """Values and gradients (w.r.t. every input) of dist, expmap and logmap are finite."""
+    args = {"dist": (x, y), "expmap": (x, u), "logmap": (x, y)}
+    for name, (value_fn, grad_fn) in _jitted_checks(m).items():
+        for leaf in jax.tree.leaves(value_fn(*args[name])):
             assert np.all(np.isfinite(leaf)), f"{name}: non-finite value {leaf}"
-        loss = lambda a, b, fn=fn: _weighted_sum(fn(a, b), key)  # noqa: E731
-        grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(*args)
-        for leaf in jax.tree.leaves(grads):
+        for leaf in jax.tree.leaves(grad_fn(*args[name])):
             assert np.all(np.isfinite(leaf)), f"{name}: non-finite gradient {leaf}"
 
 
