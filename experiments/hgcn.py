@@ -36,7 +36,7 @@ from geo.data.graphs import hgcn_code_node_split, link_split, load_graph, node_s
 from geo.sweep import start_program
 from manifolds.lorentz import lorentz_dist
 from manifolds.poincare import poincare_dist
-from models.hgcn import Geometry, HGCNConv, fermi_dirac, graph_operator
+from models.hgcn import Geometry, HGCNConv, aggregate, fermi_dirac, graph_operator
 from models.hnn import Curvature
 
 TASKS = ("lp", "nc")
@@ -143,6 +143,9 @@ class GraphNet(nnx.Module):
             ]
         )
         self.classifier = nnx.Linear(dims[-1], num_classes, rngs=rngs) if num_classes else None
+        # The HGCN code's GCN classifies with one more graph convolution (its GCNDecoder);
+        # hgcn, hnn and mlp with a linear layer in the tangent space (its LinearDecoder).
+        self.classifier_aggregates = config.model == "gcn"
         self.dropout = nnx.Dropout(config.dropout)
 
     def encode(self, features: jax.Array, graph, rngs=None) -> tuple[jax.Array, jax.Array]:
@@ -161,8 +164,10 @@ class GraphNet(nnx.Module):
             return lorentz_dist(x, y, 1 / c) ** 2
         return jnp.sum((x - y) ** 2, -1)
 
-    def classify(self, x: jax.Array, c, rngs=None) -> jax.Array:
-        return self.classifier(self.dropout(self.geometry.log0(x, c), rngs=rngs))
+    def classify(self, x: jax.Array, c, graph, rngs=None) -> jax.Array:
+        """(N, classes) logits of the embeddings x; `graph` as in `HGCNConv`."""
+        logits = self.classifier(self.dropout(self.geometry.log0(x, c), rngs=rngs))
+        return aggregate(logits, graph) if self.classifier_aggregates else logits
 
 
 def roc_auc(pos: jax.Array, neg: jax.Array) -> jax.Array:
@@ -246,13 +251,13 @@ def _sample_non_edges(key, data, count: int, n: int):
     return pairs[order]
 
 
-def _metrics(model, x, c, data, task, num_classes, part):
+def _metrics(model, x, c, data, task, num_classes, part, graph):
     if task == "lp":
         pos = fermi_dirac(model.sq_dist(x[data[part][:, 0]], x[data[part][:, 1]], c))
         neg_pairs = data[f"{part}_false"]
         neg = fermi_dirac(model.sq_dist(x[neg_pairs[:, 0]], x[neg_pairs[:, 1]], c))
         return {"roc_auc": roc_auc(pos, neg), "average_precision": average_precision(pos, neg)}
-    logits = model.classify(x, c)[data[part]]
+    logits = model.classify(x, c, graph)[data[part]]
     pred = jnp.argmax(logits, -1)
     return {"f1": f1_score(pred, data["labels"][data[part]], num_classes)}
 
@@ -347,7 +352,7 @@ def _train(configs, workdirs, features=None, graph_task=None):
             neg = fermi_dirac(model.sq_dist(x[neg_pairs[:, 0]], x[neg_pairs[:, 1]], c))
             loss = -jnp.mean(jnp.log(pos + 1e-15)) - jnp.mean(jnp.log1p(-neg + 1e-15))
         else:
-            logits = model.classify(x, c, rngs)[data["train"]]
+            logits = model.classify(x, c, operator, rngs)[data["train"]]
             labels = data["labels"][data["train"]]
             loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
         return loss, nnx.state(model, nnx.Not(nnx.Param))
@@ -364,8 +369,8 @@ def _train(configs, workdirs, features=None, graph_task=None):
         model.eval()
         as32 = partial(jax.tree.map, lambda a: a.astype(jnp.float32))
         x, c = model.encode(features, operator)
-        val = as32(_metrics(model, x, c, data, task, num_classes, "val"))
-        test = as32(_metrics(model, x, c, data, task, num_classes, "test"))
+        val = as32(_metrics(model, x, c, data, task, num_classes, "val", operator))
+        test = as32(_metrics(model, x, c, data, task, num_classes, "test", operator))
         loss = loss.astype(jnp.float32)
         score = _score(val, task)
         improved = (score > carry["best"]) & ~carry["stopped"]

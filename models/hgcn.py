@@ -88,6 +88,14 @@ def graph_operator(edges: np.ndarray, num_nodes: int) -> tuple[jax.Array, ...]:
     )
 
 
+def aggregate(t: jax.Array, graph) -> jax.Array:
+    """(N, D) -> (N, D): row i becomes sum_j w_ij t_j over its neighbourhood, for `graph` =
+    (senders, receivers, weights); with `graph_operator`'s weights, the mean over the node
+    and its neighbours (the row-normalized D^-1 (A + I) of HGCN's code)."""
+    senders, receivers, weights = graph
+    return jax.ops.segment_sum(weights[:, None] * t[senders], receivers, t.shape[0])
+
+
 class HGCNConv(nnx.Module):
     """One HGCN layer: linear, aggregation, activation with a change of curvature.
 
@@ -149,7 +157,7 @@ class HGCNConv(nnx.Module):
             score = score - jax.ops.segment_max(score, receivers, n)[receivers]
             w = jnp.exp(score)
             weights = w / jax.ops.segment_sum(w, receivers, n)[receivers]
-        return jax.ops.segment_sum(weights[:, None] * t[senders], receivers, n)
+        return aggregate(t, (senders, receivers, weights))
 
 
 def fermi_dirac(sq_dist: jax.Array, r: float = 2.0, t: float = 1.0) -> jax.Array:

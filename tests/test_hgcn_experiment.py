@@ -47,6 +47,26 @@ def test_roc_auc_and_average_precision_match_their_definitions():
     assert float(hgcn.f1_score(jnp.asarray([1, 1, 0]), jnp.asarray([1, 0, 1]), 2)) == 0.5
 
 
+def test_only_the_gcn_classifier_looks_at_the_neighbours():
+    """As in the HGCN code: GCN classifies with a graph convolution, the others per node."""
+    from flax import nnx
+
+    from models.hgcn import graph_operator
+
+    graph = graph_operator(np.asarray([[0, 1], [1, 2]]), 4)  # node 3 is isolated
+    x = 0.1 * jnp.arange(16, dtype=jnp.float32).reshape(4, 4)
+    moved = x.at[1].add(0.2)  # a neighbour of nodes 0 and 2
+    for model in hgcn.MODELS:
+        config = hgcn.get_config("cora")
+        config.update(task="nc", model=model, dim=4)
+        net = hgcn.GraphNet(config, 4, 3, nnx.Rngs(0))
+        net.eval()
+        change = jnp.abs(net.classify(moved, 1.0, graph) - net.classify(x, 1.0, graph))
+        assert float(change[1].max()) > 0  # a node's own logits follow its embedding
+        assert float(change[3].max()) == 0  # an isolated node's do not move
+        assert (float(change[0].max()) > 0) == (model == "gcn"), model
+
+
 @pytest.mark.parametrize(
     "task,model,manifold",
     [("lp", "hgcn", "poincare"), ("lp", "hgcn", "lorentz"), ("nc", "hgcn", "poincare"),
