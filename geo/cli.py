@@ -57,10 +57,14 @@ def split_items(items: list[str]) -> list[tuple[str, str]]:
 
 
 def build_config(module, overrides: list[str]) -> ml_collections.ConfigDict:
-    """get_config() (with the dataset preset first) plus key=value overrides, checked."""
+    """get_config() (with the presets first) plus key=value overrides, checked.
+
+    The presets are chosen by the overrides of the module's `PRESET_KEYS` (default: dataset),
+    passed to `get_config` as keyword arguments.
+    """
     pairs = split_items(overrides)
-    dataset = dict(pairs).get("dataset")
-    config = module.get_config(dataset) if dataset else module.get_config()
+    preset_keys = getattr(module, "PRESET_KEYS", ("dataset",))
+    config = module.get_config(**{k: v for k, v in pairs if k in preset_keys})
     for key, value in pairs:
         if key not in config:
             raise ValueError(

@@ -47,6 +47,21 @@ def test_roc_auc_and_average_precision_match_their_definitions():
     assert float(hgcn.f1_score(jnp.asarray([1, 1, 0]), jnp.asarray([1, 0, 1]), 2)) == 0.5
 
 
+def test_presets_follow_the_data_set_and_the_task():
+    from geo.cli import build_config
+
+    for (dataset, task), preset in hgcn.TASK_PRESETS.items():
+        config = build_config(hgcn, [f"task={task}", f"dataset={dataset}"])
+        assert all(config[k] == v for k, v in preset.items()), (dataset, task)
+        other = "lp" if task == "nc" else "nc"
+        default = hgcn.get_config()
+        config = build_config(hgcn, [f"dataset={dataset}", f"task={other}"])
+        assert all(config[k] == default[k] for k in preset), (dataset, other)
+        config = build_config(hgcn, [f"dataset={dataset}", f"task={task}", "num_layers=2"])
+        assert config.num_layers == 2  # an explicit key wins over the preset
+    assert build_config(hgcn, ["dataset=cora"]).dropout == 0.5
+
+
 def test_only_the_gcn_classifier_looks_at_the_neighbours():
     """As in the HGCN code: GCN classifies with a graph convolution, the others per node."""
     from flax import nnx
