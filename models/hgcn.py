@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from manifolds._numerics import arcosh1p, safe_norm, sinhc
+from manifolds._numerics import arcosh1p, ball_margin, safe_norm, sinhc
 from manifolds.gyrovector import expmap0 as ball_expmap0
 from manifolds.gyrovector import logmap0 as ball_logmap0
 from manifolds.gyrovector import mobius_linear
@@ -51,6 +51,12 @@ class Geometry:
         k = 1 / c
         w = 2 * u  # the hyperboloid tangent vector at the origin
         theta = safe_norm(w, keepdims=True) / jnp.sqrt(k)
+        # Saturate where the ball does: `project_to_ball` keeps points within its margin of
+        # the boundary, i.e. theta <= 2 artanh(1 - margin). Unbounded, cosh overflows float32
+        # in deep stacks (6 layers on airport gave a non-finite loss).
+        limit = float(2 * np.arctanh(1 - ball_margin(w.dtype)))
+        scale = limit / jnp.maximum(theta, limit)
+        theta, w = theta * scale, w * scale
         return jnp.concatenate([jnp.sqrt(k) * jnp.cosh(theta), sinhc(theta) * w], -1)
 
     def log0(self, x: jax.Array, c) -> jax.Array:

@@ -94,6 +94,20 @@ def test_geometry_origin_maps(c):
     )
 
 
+@pytest.mark.parametrize("c", [1.0, 0.4])
+def test_lorentz_exp0_saturates_where_the_ball_does_in_float32(c):
+    """Long tangent vectors (deep stacks) give finite points and gradients, not cosh overflow."""
+    u = jnp.asarray([[300.0, -400.0, 0.0], [3.0, 4.0, 0.0], [1e-3, 0.0, 0.0]], jnp.float32)
+    x = Geometry("lorentz").exp0(u, c)
+    assert x.dtype == jnp.float32
+    ok, reason = Lorentz(1 / c).check(np.asarray(x))
+    assert ok, reason
+    ball = PoincareBall(c).proj(Geometry("poincare").exp0(u, c))
+    np.testing.assert_allclose(x, poincare_to_lorentz(ball, c), rtol=2e-3, atol=1e-5)
+    grads = jax.jit(jax.grad(lambda u: jnp.sum(Geometry("lorentz").exp0(u, c))))(u)
+    assert bool(jnp.all(jnp.isfinite(grads)))
+
+
 @pytest.mark.parametrize("attention", [False, True])
 def test_hgcn_layer_agrees_on_both_models(attention):
     """The same weights on the ball and on the hyperboloid give corresponding points."""
