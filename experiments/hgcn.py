@@ -303,7 +303,8 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
         lp_configs = [_replaced(c, task="lp", pretrain="") for c in configs]
         lp_dirs = [w / "pretrain_lp" for w in workdirs]
         lp_dirs = start_program(lp_configs, lp_dirs, validate, SWEEP_AXES)
-        features = _train(lp_configs, lp_dirs, graph_task="nc")[1]  # no label column
+        # graph_task="nc": airport's features without the column its labels come from
+        features = _train(lp_configs, lp_dirs, graph_task="nc", keep_tangent=True)[1]
         configs = [_replaced(c, model="mlp") for c in configs]
     return _train(configs, workdirs, features)[0]
 
@@ -314,17 +315,17 @@ def _replaced(config, **changes):
     return out
 
 
-def _train(configs, workdirs, features=None, graph_task=None):
+def _train(configs, workdirs, features=None, graph_task=None, keep_tangent=False):
     """(results per run, (R, N, D) best-validation embeddings in the tangent space at the
-    origin) for runs that differ only in their seed; `features` (R, N, F) replace the data
-    set's features per run; `graph_task` as in `_prepare`."""
+    origin, or None) for runs that differ only in their seed; `features` (R, N, F) replace
+    the data set's features per run; `graph_task` as in `_prepare`; `keep_tangent` (link
+    prediction only) tracks the embeddings, which pretrain=lp hands on, in every epoch."""
     first = configs[0]
     graph_data, data, operator, num_classes = _prepare(first, graph_task)
     features = data["features"] if features is None else jnp.asarray(features)
     num_features = features.shape[-1]
     n = graph_data.num_nodes
     task = first.task
-    keep_tangent = task == "lp"  # the embeddings that pretrain=lp hands on
 
     def make(seed):
         key = jax.random.key(seed)
