@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifolds._numerics import arcosh1p, safe_sqrt, sinhc
+from manifolds._numerics import arcosh1p, safe_norm, safe_sqrt, sinhc
 from manifolds.base import Array, Manifold, manifold_dataclass, require_positive
 
 
@@ -47,6 +47,22 @@ def lorentz_transp(x: Array, y: Array, v: Array, k) -> Array:
     """Parallel transport v + <y, v>_L / (k - <x, y>_L) (x + y) along the geodesic x -> y."""
     coef = lorentz_inner(y, v, keepdims=True) / (k - lorentz_inner(x, y, keepdims=True))
     return v + coef * (x + y)
+
+
+def lorentz_translate(x: Array, b: Array, k) -> Array:
+    """exp_x(P_{o->x} (0, b)): move x by the tangent vector (0, b) at the origin o.
+
+    The hyperboloid's image of Mobius x (+) exp_0(b) (HGCN, eq. 5). Shapes: x (..., n + 1),
+    b (..., n) -> (..., n + 1). The transported vector's Minkowski norm is |b| (transport
+    is an isometry) and is used as such: from the vector's components it cancels in float32
+    once x_0 >> 1 (x_0 = 1e4 leaves no correct digit), and exp_x then leaves the sheet.
+    """
+    sqrt_k = jnp.sqrt(k)
+    inner = jnp.sum(x[..., 1:] * b, -1, keepdims=True)  # <x, (0, b)>_L
+    coef = inner / (k + sqrt_k * x[..., :1])  # <x, v>_L / (k - <o, x>_L)
+    v = jnp.concatenate([inner / sqrt_k, b + coef * x[..., 1:]], -1)
+    theta = safe_norm(b, keepdims=True) / sqrt_k
+    return jnp.cosh(theta) * x + sinhc(theta) * v
 
 
 def lorentz_proj(x: Array, k) -> Array:

@@ -20,7 +20,7 @@ from manifolds._numerics import arcosh1p, ball_margin, safe_norm, sinhc
 from manifolds.gyrovector import expmap0 as ball_expmap0
 from manifolds.gyrovector import logmap0 as ball_logmap0
 from manifolds.gyrovector import mobius_linear
-from manifolds.lorentz import lorentz_expmap, lorentz_transp
+from manifolds.lorentz import lorentz_translate
 
 MODELS = ("poincare", "lorentz", "euclidean")
 
@@ -53,8 +53,8 @@ class Geometry:
         theta = safe_norm(w, keepdims=True) / jnp.sqrt(k)
         # Saturate where the ball does: `project_to_ball` keeps points within its margin of
         # the boundary, i.e. theta <= 2 artanh(1 - margin). Unbounded, cosh overflows float32
-        # to inf. (Near that radius, float32 hyperboloid arithmetic still loses the constraint
-        # to cancellation: a 6-layer Lorentz HGCN on airport reaches it and stops, non-finite.)
+        # to inf. That far out, float32 keeps x_0 and the direction of x_{1:} but not
+        # <x, x>_L = -k; `log0` and `linear` (`lorentz_translate`) rely on nothing else.
         limit = float(2 * np.arctanh(1 - ball_margin(w.dtype)))
         scale = limit / jnp.maximum(theta, limit)
         theta, w = theta * scale, w * scale
@@ -78,9 +78,7 @@ class Geometry:
             return mobius_linear(x, weight, ball_expmap0(bias, c), c)
         k = 1 / c
         h = self.exp0(self.log0(x, c) @ weight.T, c)
-        origin = jnp.zeros_like(h).at[..., 0].set(jnp.sqrt(k))
-        b = jnp.concatenate([jnp.zeros_like(bias[..., :1]), 2 * bias], -1)
-        return lorentz_expmap(h, lorentz_transp(origin, h, jnp.broadcast_to(b, h.shape), k), k)
+        return lorentz_translate(h, 2 * bias, k)
 
 
 def graph_operator(edges: np.ndarray, num_nodes: int) -> tuple[jax.Array, ...]:
