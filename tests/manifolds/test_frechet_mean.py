@@ -62,3 +62,23 @@ def test_weights_must_match_points():
     x = m.random(jax.random.PRNGKey(3), (5, 3, 3), F64)
     with pytest.raises(ValueError, match="weights have 4 entries for 5 points"):
         frechet_mean(m, x, jnp.ones(4))
+
+
+def test_affine_spd_mean_converges_fast_on_spread_data():
+    """Barzilai-Borwein step lengths: 8 steps reach the mean where unit steps do not.
+
+    300 Wishart 6 x 6 matrices with 6 degrees of freedom (condition numbers ~1e3): the unit
+    Karcher flow (`differentiable=True` keeps it) is still at a gradient norm ~3e-4 after 8
+    steps, the default flow at ~1e-10, and both end at the same mean."""
+    a = np.random.default_rng(0).standard_normal((300, 6, 6))
+    x = jnp.asarray(a @ a.transpose(0, 2, 1) / 6 + 1e-3 * np.eye(6))
+    spd = SPD(6)
+
+    def gradient_norm(m):  # || mean_i log(M^-1/2 X_i M^-1/2) ||_F, the affine norm
+        return float(spd.norm(m, jnp.mean(spd.logmap(m, x), 0)))
+
+    fast = jax.jit(lambda x: frechet_mean(spd, x, tol=0.0, max_iter=8))(x)
+    unit = jax.jit(lambda x: frechet_mean(spd, x, max_iter=8, differentiable=True))(x)
+    assert gradient_norm(fast) < 1e-9 < 1e-5 < gradient_norm(unit)
+    converged = jax.jit(lambda x: frechet_mean(spd, x, max_iter=40, differentiable=True))(x)
+    np.testing.assert_allclose(fast, converged, rtol=1e-8, atol=1e-10 * float(jnp.max(converged)))
