@@ -46,8 +46,9 @@ def frechet_mean(
         manifold: the manifold the points live on.
         x: points, the axis before the point axes indexes the N points to average.
         weights: non-negative weights, normalized to sum to one (default: uniform).
-        tol: stop when every batch entry's step norm is below this (default 50 * dtype eps),
-            or once steps are below sqrt(eps) and no longer shrink (the rounding floor).
+        tol: stop when every batch entry's gradient norm ||sum_i w_i log_m(x_i)|| (the unit
+            step's length) is below this (default 50 * dtype eps), or once it is below
+            sqrt(eps) and no longer shrinks (the rounding floor).
         max_iter: iteration cap of the Karcher flow.
         differentiable: run exactly `max_iter` steps with `fori_loop`, so reverse-mode
             gradients flow through the mean (a `while_loop` does not allow that).
