@@ -72,7 +72,7 @@ def frechet_mean(
     affine = isinstance(manifold, SPD) and manifold.metric == "affine"
 
     def step(m, memory=None):
-        """(next m, the largest step norm, memory for the next step)."""
+        """(next m, the largest gradient norm, memory for the next step)."""
         if affine:
             return _affine_karcher_step(m, x, w, point_axis, memory)
         logs = manifold.logmap(jnp.expand_dims(m, point_axis), x)
@@ -92,7 +92,7 @@ def frechet_mean(
 
     def cond(carry):
         i, _, err, previous, _ = carry
-        # Stop at the tolerance, or once steps are small and no longer shrink (rounding).
+        # Stop at the tolerance, or once gradients are small and no longer shrink (rounding).
         stalled = (err < floor) & (err >= previous)
         return (i < max_iter) & (err > tol) & ~stalled
 
