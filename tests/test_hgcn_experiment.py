@@ -84,6 +84,23 @@ def test_only_the_gcn_classifier_looks_at_the_neighbours():
         assert (float(change[0].max()) > 0) == (model == "gcn"), model
 
 
+def test_the_classifier_drops_out_logits_as_the_hgcn_code_does():
+    """The HGCN code's decoders apply dropout after their linear map: about half the logits
+    are exactly zero at dropout 0.5 (dropout on the input would leave almost none zero)."""
+    from flax import nnx
+
+    x = 0.1 * jnp.ones((200, 4), jnp.float32)
+    for model in ("hgcn", "mlp"):
+        config = hgcn.get_config("cora")
+        config.update(task="nc", model=model, dim=4, dropout=0.5)
+        net = hgcn.GraphNet(config, 4, 3, nnx.Rngs(0))
+        logits = net.classify(x, 1.0, None, nnx.Rngs(dropout=1))
+        zero = float(jnp.mean(logits == 0))
+        assert 0.4 < zero < 0.6, (model, zero)
+        net.eval()
+        assert float(jnp.mean(net.classify(x, 1.0, None) == 0)) == 0, model
+
+
 @pytest.mark.parametrize(
     "task,model,manifold",
     [("lp", "hgcn", "poincare"), ("lp", "hgcn", "lorentz"), ("nc", "hgcn", "poincare"),
