@@ -40,12 +40,9 @@ def pyriemann_mean_riemann(x: np.ndarray, **kwargs) -> np.ndarray:
     return mean_riemann(x, **kwargs)
 
 
-def random_spd(
-    count: int, size: int, seed: int = 0, dof: int | None = None, shift: float = 0.1
-) -> np.ndarray:
-    """Wishart SPD matrices A A^T / dof + shift I, A (size, dof); dof = 2 size by default
-    (eigenvalues over about a decade); dof = size and a small shift spread them far more."""
-    dof = 2 * size if dof is None else dof
+def random_spd(count: int, size: int, dof: int, shift: float, seed: int = 0) -> np.ndarray:
+    """Wishart SPD matrices A A^T / dof + shift I, A (size, dof); dof = 2 size spreads the
+    eigenvalues over about a decade, dof = size and a small shift far more."""
     a = np.random.default_rng(seed).standard_normal((count, size, dof))
     return a @ a.transpose(0, 2, 1) / dof + shift * np.eye(size)
 
@@ -67,16 +64,17 @@ def main() -> None:
     parser.add_argument("--dof", type=int, default=None, help="Wishart degrees of freedom")
     parser.add_argument("--shift", type=float, default=0.1, help="added multiple of I")
     args = parser.parse_args()
-    if (args.dof is not None and args.dof < 1) or args.shift < 0:
+    dof = 2 * args.size if args.dof is None else args.dof
+    if dof < 1 or args.shift < 0:
         raise SystemExit("--dof must be a positive integer and --shift non-negative")
-    if (args.dof or 2 * args.size) < args.size and args.shift == 0:
+    if dof < args.size and args.shift == 0:
         raise SystemExit("--dof below --size with --shift 0 gives singular matrices")
     try:
         import pyriemann  # noqa: F401
     except ImportError:
         raise SystemExit("pyriemann is missing: pip install -e '.[bench]'") from None
 
-    x = random_spd(args.count, args.size, dof=args.dof, shift=args.shift)
+    x = random_spd(args.count, args.size, dof, args.shift)
     xj = jnp.asarray(x)
     spd = SPD(args.size)
     ours = jax.jit(lambda x: frechet_mean(spd, x, tol=1e-8, max_iter=50))
@@ -92,7 +90,6 @@ def main() -> None:
     jax.block_until_ready(eigh(xj))
     eigh_s, _ = best_of(lambda: jax.block_until_ready(eigh(xj)), args.repeats)
     diff = np.max(np.abs(np.asarray(ours_mean) - theirs_mean)) / np.max(np.abs(theirs_mean))
-    dof = args.dof or 2 * args.size
     print(f"Karcher mean of {args.count} SPD {args.size}x{args.size} matrices (Wishart, {dof} "
           f"degrees of freedom, + {args.shift} I), float64, CPU")  # fmt: skip
     print("| implementation | seconds | speed vs pyriemann |")
