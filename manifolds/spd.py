@@ -71,6 +71,18 @@ def _frob(a, b):
     return jnp.sum(a * b, axis=(-2, -1))
 
 
+def _solve_lower(chol, b):
+    """L^-1 B for lower-triangular L (..., n, n) and B (..., n, m), batch axes broadcast.
+
+    The batch axes are broadcast before the solve: jax 0.9's triangular_solve rejects
+    operands whose batch axes only broadcast ("Batching dimension ... two sizes").
+    """
+    batch = jnp.broadcast_shapes(chol.shape[:-2], b.shape[:-2])
+    chol = jnp.broadcast_to(chol, (*batch, *chol.shape[-2:]))
+    b = jnp.broadcast_to(b, (*batch, *b.shape[-2:]))
+    return jax.scipy.linalg.solve_triangular(chol, b, lower=True)
+
+
 # ---- affine-invariant metric -------------------------------------------------------------
 
 
@@ -94,8 +106,7 @@ def affine_logmap(p, q):
 def affine_dist(p, q):
     """||logm(L^-1 Q L^-T)||_F with P = L L^T (the eigenvalues of P^-1 Q)."""
     chol = jnp.linalg.cholesky(p)
-    a = jax.scipy.linalg.solve_triangular(chol, q, lower=True)
-    m = jax.scipy.linalg.solve_triangular(chol, transpose(a), lower=True)
+    m = _solve_lower(chol, transpose(_solve_lower(chol, q)))
     return safe_sqrt(trace_function(sym(m), _log_squared))
 
 
@@ -204,8 +215,7 @@ def _with_diag(lower, d):
 
 def _chol_tangent(chol, u):
     """X = L Phi(L^-1 U L^-T), Phi = strictly lower + diagonal / 2 (Lin 2019, Prop. 4)."""
-    a = jax.scipy.linalg.solve_triangular(chol, u, lower=True)
-    a = transpose(jax.scipy.linalg.solve_triangular(chol, transpose(a), lower=True))
+    a = transpose(_solve_lower(chol, transpose(_solve_lower(chol, u))))
     phi = _with_diag(_strict_lower(a), _diag(a) / 2)
     return chol @ phi
 
