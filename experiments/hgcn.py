@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from geo.data.graphs import hgcn_code_node_split, link_split, load_graph, node_split
 from geo.sweep import start_program
+from geo.watchdog import beat
 from manifolds.lorentz import lorentz_dist
 from manifolds.poincare import poincare_dist
 from models.hgcn import Geometry, HGCNConv, aggregate, fermi_dirac, graph_operator
@@ -430,13 +431,15 @@ def _train(configs, workdirs, features=None, graph_task=None, keep_tangent=False
     t0 = time.perf_counter()
     compiled = run_chunk.lower(carries, features).compile()
     compile_seconds = time.perf_counter() - t0
+    beat("compilation")
     bar = tqdm(total=first.epochs, disable=not first.progress, unit="epoch",
                desc=f"{first.model} {first.task} {first.dataset} x{len(configs)}")  # fmt: skip
     t0 = time.perf_counter()
     done = 0
     while True:
         carries = compiled(carries, features)
-        epochs = int(jnp.max(carries["epoch"]))
+        epochs = int(jnp.max(carries["epoch"]))  # blocks until the chunk is done
+        beat(f"epoch {epochs}")
         bar.update(epochs - done)
         done = epochs
         bar.set_postfix(loss=f"{float(jnp.mean(carries['loss'])):.4f}")

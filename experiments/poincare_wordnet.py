@@ -35,6 +35,7 @@ from geo.hierarchy_training import (
     training_data,
 )
 from geo.sweep import check_one_program, settings_without
+from geo.watchdog import beat
 from models.embeddings import SPACES, embedding_space
 
 # The configurations of the papers' code.
@@ -247,6 +248,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
         for burnin in ({True, False} if first.burnin_epochs else {False})
     }
     compile_seconds = time.perf_counter() - t0
+    beat("compilation")
     fold_in = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))
 
     def evaluate(epoch, losses) -> list[dict]:
@@ -283,6 +285,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
             tables, opt_states, data, fold_in(keys, epoch), burnin_lrs if burnin else lrs
         )
         losses = np.asarray(loss_arr)  # blocks until the epoch is done
+        beat(f"epoch {epoch + 1}")
         train_seconds += time.perf_counter() - t
         done = epoch + 1
         rate = runs * num_edges * (done - start_epoch) / max(train_seconds, 1e-9)

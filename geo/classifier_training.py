@@ -25,6 +25,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from geo.optim import apply_updates, manifolds_of, radam, rsgd
+from geo.watchdog import beat
 
 OPTIMIZERS = ("radam", "rsgd")
 
@@ -126,6 +127,7 @@ def train_classifiers(
     t0 = time.perf_counter()
     compiled = run_chunk.lower(carries).compile()
     compile_seconds = time.perf_counter() - t0
+    beat("compilation")
     bar = tqdm(
         total=epochs, disable=not progress, unit="epoch", desc=f"{description} x{len(seeds)}"
     )
@@ -135,7 +137,8 @@ def train_classifiers(
         carries, losses = compiled(carries)
         done += chunk
         bar.update(chunk)
-        bar.set_postfix(loss=f"{float(jnp.mean(losses[:, -1])):.4f}")
+        bar.set_postfix(loss=f"{float(jnp.mean(losses[:, -1])):.4f}")  # blocks until done
+        beat(f"{description} epoch {done}")
     jax.block_until_ready(carries)
     train_seconds = time.perf_counter() - t0
     bar.close()

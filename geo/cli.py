@@ -3,16 +3,23 @@
 geo list
 geo run EXPERIMENT --workdir DIR [key=value ...]
 geo sweep EXPERIMENT --workdir DIR [key=v1,v2,... key=A-B ...]
+
+`run` and `sweep` take `--watchdog SECONDS` (default 300; 0 turns it off): a run in which no
+compilation, chunk of epochs or evaluation block completes for that long is stopped with a
+message naming the likely cause (geo/watchdog.py), instead of hanging silently.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
 
 import ml_collections
+
+from geo import watchdog
 
 
 def _experiment(name: str):
@@ -74,6 +81,21 @@ def build_config(module, overrides: list[str]) -> ml_collections.ConfigDict:
     return config
 
 
+def _add_watchdog_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--watchdog",
+        type=float,
+        default=watchdog.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="stop with a clear error when no work completes for this long (0: off; "
+        f"default {watchdog.DEFAULT_TIMEOUT:g})",
+    )
+
+
+def _watching(seconds: float, name: str):
+    return watchdog.Watchdog(seconds, name) if seconds > 0 else contextlib.nullcontext()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="geo", description="Geometric representation learning experiments."
@@ -84,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("experiment")
     run.add_argument("--workdir", required=True)
     run.add_argument("overrides", nargs="*", help="key=value config overrides")
+    _add_watchdog_option(run)
     sweep = sub.add_parser(
         "sweep", help="run a grid of configs; runs that share shapes train as one program"
     )
     sweep.add_argument("experiment")
     sweep.add_argument("--workdir", required=True)
     sweep.add_argument("overrides", nargs="*", help="key=v1,v2,... or key=A-B (integers)")
+    _add_watchdog_option(sweep)
     # Overrides may follow --workdir, which argparse's positional matching does not allow.
     args, extra = parser.parse_known_args(argv)
     unknown = [a for a in extra if "=" not in a or a.startswith("-")]
@@ -104,15 +128,27 @@ def main(argv: list[str] | None = None) -> int:
         for name, text in EXPERIMENTS.items():
             print(f"{name:20s} {text}")
         return 0
+    if args.watchdog < 0:
+        raise SystemExit(f"geo: error: --watchdog must be >= 0 seconds, got {args.watchdog:g}")
     module = _experiment(args.experiment)
+    broken = watchdog.broken_jaxlib()
+    if broken:
+        print(
+            f"geo: warning: jaxlib {broken} can hang on CPU when batched Cholesky or "
+            "triangular solves run at once; `pip install -e .` installs a safe release "
+            "(docs/known_issues.md).",
+            file=sys.stderr,
+        )
+    name = f"geo {args.command} {args.experiment} --workdir {args.workdir}"
     try:
-        if args.command == "sweep":
-            from geo.sweep import run_sweep
+        with _watching(args.watchdog, name):
+            if args.command == "sweep":
+                from geo.sweep import run_sweep
 
-            print(run_sweep(module, args.workdir, args.overrides))
-            return 0
-        config = build_config(module, args.overrides)
-        results = module.train_and_evaluate(config, args.workdir)
+                print(run_sweep(module, args.workdir, args.overrides))
+                return 0
+            config = build_config(module, args.overrides)
+            results = module.train_and_evaluate(config, args.workdir)
     except (ValueError, FileNotFoundError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"geo: error: {message}", file=sys.stderr)

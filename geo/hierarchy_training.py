@@ -15,6 +15,7 @@ import optax
 import geo.optim as go
 from geo.data.hierarchy import Hierarchy
 from geo.shuffle import permutation
+from geo.watchdog import beat
 from models.embeddings import EmbeddingSpace
 from models.nickel_kiela import ranking_loss
 
@@ -343,6 +344,7 @@ def ranking_metrics(
     for b in range(num_blocks):
         part = _metrics_block(space, table, query, exclude, b * block, block, capacity)
         totals += np.asarray(part, np.float64)
+        beat(f"evaluation block {b + 1} of {num_blocks}")
     rank_sum, num_ranks, ap_sum, num_children = totals
     return {"mean_rank": rank_sum / max(num_ranks, 1), "map": ap_sum / max(num_children, 1)}
 
