@@ -80,8 +80,29 @@ def poincare_logmap(x: Array, y: Array, c) -> Array:
 
 
 def poincare_transp(x: Array, y: Array, v: Array, c) -> Array:
-    """Parallel transport lambda_x / lambda_y gyr[y, -x] v (Ganea et al. 2018, Thm. 4)."""
-    return gyration(y, -x, v, c) * conformal_factor(x, c) / conformal_factor(y, c)
+    """Parallel transport lambda_x / lambda_y gyr[y, -x] v (Ganea et al. 2018, Thm. 4).
+
+    Ungar's closed form of the gyration (2008, eq. 1.20) divides by
+    1 - 2c<x, y> + c^2|x|^2|y|^2, which is ~(1 - c|x|^2)^2 for nearby points and cancels
+    catastrophically near the boundary in float32. Here it is rewritten in d = y - x, with
+    s_x = 1 - c|x|^2: the denominator is ((s_x + s_y + c|d|^2) / 2)^2 + c^2 |x|^2 |d_perp|^2
+    (d_perp: d without its component along x), the gyration is
+    v + 2((c s_x <d, v> - c^2 |d|^2 <x, v>) x + a d) / den with
+    a = -c s_x <x, v> - c^2 |x|^2 <d, v> + 2 c^2 <x, d> <x, v>, and lambda_x / lambda_y =
+    s_y / s_x = 1 - c(2<x, d> + |d|^2) / s_x. Every term is a sum of like signs, so the
+    float32 error stays within a few eps / (1 - c|x|^2) of the exact transport
+    (docs/numerics.md).
+    """
+    d = y - x
+    x2, xd, d2 = _dot(x, x), _dot(x, d), _dot(d, d)
+    xv, dv = _dot(x, v), _dot(d, v)
+    s_x = clamp_min(1 - c * x2, MIN_NORM)
+    s_y = clamp_min(1 - c * _dot(y, y), MIN_NORM)
+    d_perp = d - xd / clamp_min(x2, MIN_NORM) * x
+    den = ((s_x + s_y + c * d2) / 2) ** 2 + c**2 * x2 * _dot(d_perp, d_perp)
+    a = -c * s_x * xv - c**2 * x2 * dv + 2 * c**2 * xd * xv
+    gyrated = v + 2 * ((c * s_x * dv - c**2 * d2 * xv) * x + a * d) / den  # den >= s_x^2 / 4
+    return gyrated * (1 - c * (2 * xd + d2) / s_x)
 
 
 @manifold_dataclass(data_fields=("c",))

@@ -208,3 +208,36 @@ def test_apply_updates_reprojects_float32():
         x = go.apply_updates(x, u, m)
     assert float(jnp.max(jnp.abs(jnp.linalg.norm(x, axis=-1) - 1))) < 1e-6
 
+
+@pytest.mark.parametrize(
+    "name,tx",
+    [
+        ("radam", lambda m: go.radam(0.01, m)),
+        ("amsgrad", lambda m: go.radam(0.01, m, amsgrad=True)),
+        ("rsgd_momentum", lambda m: go.rsgd(0.1, m, momentum=0.9)),
+        ("rsgd_nesterov", lambda m: go.rsgd(0.1, m, momentum=0.9, nesterov=True)),
+    ],
+)
+def test_float32_moments_keep_points_in_place_at_the_ball_boundary(name, tx):
+    # 256 points at the float32 clamp, a loss that pushes them outward, 300 steps: a point
+    # must never land on the other side of the ball (new . old < 0). With the closed-form
+    # gyration in transp, RAdam made 7,120 such steps and momentum 19,642.
+    ball = PoincareBall(1.0)
+    u = jax.random.normal(jax.random.key(0), (256, 2), jnp.float32)
+    x = ball.proj(0.999 * u / jnp.linalg.norm(u, axis=-1, keepdims=True))
+    opt = tx(ball)
+
+    @jax.jit
+    def step(x, state):
+        grads = jax.grad(lambda p: -jnp.sum(ball.dist(p, jnp.zeros_like(p))))(x)
+        updates, state = opt.update(grads, state, x)
+        new = go.apply_updates(x, updates, ball)
+        return new, state, jnp.sum(jnp.sum(new * x, axis=-1) < 0)
+
+    state, flips = opt.init(x), 0
+    for _ in range(300):
+        x, state, flipped = step(x, state)
+        flips += int(flipped)
+    assert flips == 0, flips
+    assert bool(jnp.all(jnp.isfinite(x))) and ball.check(np.asarray(x))[0]
+    assert float(jnp.min(jnp.linalg.norm(x, axis=-1))) > 0.999  # pushed outward, in place
