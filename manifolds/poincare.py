@@ -89,9 +89,8 @@ def poincare_transp(x: Array, y: Array, v: Array, c) -> Array:
     (d_perp: d without its component along x), the gyration is
     v + 2((c s_x <d, v> - c^2 |d|^2 <x, v>) x + a d) / den with
     a = -c s_x <x, v> - c^2 |x|^2 <d, v> + 2 c^2 <x, d> <x, v>, and lambda_x / lambda_y =
-    s_y / s_x = 1 - c(2<x, d> + |d|^2) / s_x. Every term is a sum of like signs, so the
-    float32 error stays within a few eps / (1 - c|x|^2) of the exact transport
-    (docs/numerics.md).
+    s_y / s_x = 1 - c(2<x, d> + |d|^2) / s_x. No term cancels, and the float32 error stays
+    below eps / (1 - c|x|^2) of the exact transport (docs/numerics.md).
     """
     d = y - x
     x2, xd, d2 = _dot(x, x), _dot(x, d), _dot(d, d)
