@@ -47,9 +47,10 @@ def test_a_stalled_compiled_step_is_stopped_with_the_cause():
     done = _run(
         """
         from geo.watchdog import Watchdog, beat
-        with Watchdog(1.0, "stall test"):
+        step = stalled_step.lower(jnp.ones(3)).compile()  # compiled before the last beat
+        with Watchdog(2.0, "stall test"):
             beat("epoch 7")
-            stalled_step(jnp.ones(3)).block_until_ready()
+            step(jnp.ones(3)).block_until_ready()
         print("not reached")
         """
     )
