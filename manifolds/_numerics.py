@@ -37,9 +37,13 @@ def eps(dtype) -> float:
 
 
 def safe_sqrt(a: jnp.ndarray) -> jnp.ndarray:
-    """sqrt(max(a, 0)) with gradient 0 instead of inf at a <= 0 (double-where)."""
+    """sqrt(max(a, 0)) with gradient 0 instead of inf at a <= 0 (double-where); NaN stays NaN.
+
+    NaN must pass through: it is how invalid input (an indefinite "SPD" matrix) shows.
+    """
     positive = a > tiny(a.dtype)
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, a, 1.0)), 0.0)
+    out = jnp.where(positive, jnp.sqrt(jnp.where(positive, a, 1.0)), 0.0)
+    return jnp.where(jnp.isnan(a), a, out)
 
 
 def safe_norm(x: jnp.ndarray, axis=-1, keepdims: bool = False) -> jnp.ndarray:

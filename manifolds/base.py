@@ -8,6 +8,7 @@ Every method broadcasts over leading batch axes; a point has `ndim` trailing axe
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar
 
 import jax
@@ -50,6 +51,36 @@ def manifold_dataclass(data_fields: tuple[str, ...] = ()):
     return wrap
 
 
+# Public methods whose first `count` arguments are points or tangent vectors: their trailing
+# shape is checked when the method is traced or called, so that a wrong shape is a
+# ValueError naming the expected one (jit-safe: shapes are static).
+_SHAPE_CHECKED = {
+    "proj": 1,
+    "proju": 2,
+    "egrad2rgrad": 2,
+    "inner": 3,
+    "norm": 2,
+    "expmap": 2,
+    "retr": 2,
+    "logmap": 2,
+    "transp": 3,
+    "dist": 2,
+}
+
+
+def _shape_checked(method, name: str, count: int):
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        for arg in args[:count]:
+            if hasattr(arg, "shape"):
+                reason = self.point_shape_error(tuple(arg.shape))
+                if reason is not None:
+                    raise ValueError(f"{type(self).__name__}.{name}: {reason}")
+        return method(self, *args, **kwargs)
+
+    return checked
+
+
 def require_positive(name: str, value: Any, cls_name: str) -> None:
     """Raise a ValueError if a concrete `value` is not a positive finite number."""
     if isinstance(value, jax.core.Tracer):
@@ -69,6 +100,12 @@ class Manifold:
     ndim: ClassVar[int] = 1
     # False where `transp` is a vector transport that does not preserve inner products.
     transp_is_isometry: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, count in _SHAPE_CHECKED.items():
+            if name in cls.__dict__:
+                setattr(cls, name, _shape_checked(cls.__dict__[name], name, count))
 
     def egrad2rgrad(self, x: Array, g: Array) -> Array:
         """Euclidean gradient of a function at x to its Riemannian gradient."""

@@ -9,6 +9,8 @@ first have the Barzilai-Borwein length (Iannazzo & Porcelli 2018), unless `diffe
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -54,11 +56,34 @@ def frechet_mean(
             gradients flow through the mean (a `while_loop` does not allow that).
         init: the starting point of the flow, shaped like one mean (default: the weighted
             arithmetic mean on SPD, the first point elsewhere).
+
+    Called outside `jax.jit`, it compiles once per manifold, shape and options, not on every
+    call (the iterations are one compiled `while_loop`).
     """
+    x = jnp.asarray(x)
+    ndim = manifold.ndim
+    name = type(manifold).__name__
+    reason = manifold.point_shape_error(x.shape)
+    if reason is not None:
+        raise ValueError(f"frechet_mean: the points do not fit {name}: {reason}")
+    if x.ndim < ndim + 1:
+        raise ValueError(
+            f"frechet_mean: x must be (..., N, *point) with the N points to average on the "
+            f"axis before the point axes; got shape {x.shape}, which is one {name} point "
+            "(add that axis, e.g. x[None])"
+        )
+    w = _normalized(weights, x, ndim)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(w.dtype)
+    tol = 50 * float(jnp.finfo(x.dtype).eps) if tol is None else float(tol)
+    return _compiled_mean(manifold, x, w, init, tol, max_iter, differentiable)
+
+
+@functools.partial(jax.jit, static_argnames=("tol", "max_iter", "differentiable"))
+def _compiled_mean(manifold, x, w, init, tol, max_iter, differentiable):
     from manifolds.spd import SPD, expm_sym, logm
 
     ndim = manifold.ndim
-    w = _normalized(weights, x, ndim)
     if isinstance(manifold, Euclidean):
         return _weighted_sum(w, x, ndim)
     if isinstance(manifold, SPD) and manifold.metric == "log_euclidean":
@@ -66,7 +91,6 @@ def frechet_mean(
     if isinstance(manifold, SPD) and manifold.metric == "log_cholesky":
         return _log_cholesky_mean(x, w)
 
-    tol = 50 * float(jnp.finfo(x.dtype).eps) if tol is None else tol
     point_axis = x.ndim - ndim - 1
 
     affine = isinstance(manifold, SPD) and manifold.metric == "affine"

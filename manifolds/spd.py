@@ -382,14 +382,26 @@ class SPD(Manifold):
     def dist(self, x: Array, y: Array) -> Array:
         return self._op("dist")(x, y)
 
-    def origin(self, shape=(), dtype=jnp.float32) -> Array:
-        shape = tuple(shape)[:-2] if len(shape) >= 2 else tuple(shape)
-        return jnp.broadcast_to(jnp.eye(self.n, dtype=dtype), (*shape, self.n, self.n))
+    def _batch_of(self, shape, method: str) -> tuple[int, ...]:
+        """The batch axes of a full point shape (..., n, n), as every manifold takes it."""
+        reason = self.point_shape_error(tuple(shape))
+        if reason is not None:
+            raise ValueError(
+                f"SPD.{method}: shape is the full array shape (..., {self.n}, {self.n}) as for "
+                f"every manifold; {reason}"
+            )
+        return tuple(shape)[:-2]
 
-    def random(self, key: Array, shape=(), dtype=jnp.float32, std: float = 1.0) -> Array:
-        """expm of a symmetric Gaussian matrix with entry standard deviation `std`."""
-        shape = tuple(shape)[:-2] if len(shape) >= 2 else tuple(shape)
-        a = std * jax.random.normal(key, (*shape, self.n, self.n), dtype)
+    def origin(self, shape=None, dtype=jnp.float32) -> Array:
+        """Identity matrices of `shape` (..., n, n) (default: one, (n, n))."""
+        batch = self._batch_of((self.n, self.n) if shape is None else shape, "origin")
+        return jnp.broadcast_to(jnp.eye(self.n, dtype=dtype), (*batch, self.n, self.n))
+
+    def random(self, key: Array, shape=None, dtype=jnp.float32, std: float = 1.0) -> Array:
+        """expm of a symmetric Gaussian matrix with entry standard deviation `std`, `shape`
+        (..., n, n) (default: one matrix, (n, n))."""
+        batch = self._batch_of((self.n, self.n) if shape is None else shape, "random")
+        a = std * jax.random.normal(key, (*batch, self.n, self.n), dtype)
         return expm_sym(sym(a))
 
     def _check_point(self, x: np.ndarray, atol: float) -> str | None:

@@ -57,9 +57,9 @@ def test_bimap_reeig_logeig_expeig_float32():
 def test_batchnorm_output_is_spd_and_centred_at_the_bias(geometry):
     x = random_spd(1, 24, 5, jnp.float64, std=0.6)
     bn = SPDBatchNorm(5, geometry=geometry, karcher_steps=40)
-    bn.bias[...] = SPD(5).random(jax.random.key(2), (), F32, std=0.4)
+    bn.bias[...] = SPD(5).random(jax.random.key(2), (5, 5), F32, std=0.4)
     if geometry == "generalized_bw":
-        bn.metric_param[...] = SPD(5).random(jax.random.key(3), (), F32, std=0.4)
+        bn.metric_param[...] = SPD(5).random(jax.random.key(3), (5, 5), F32, std=0.4)
         bn.power[...] = jnp.asarray(0.6, F32)
     y = bn(x)
     assert min_eig(y) > 0

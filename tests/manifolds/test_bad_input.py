@@ -85,3 +85,80 @@ def test_product_check_names_the_factor():
     m = Product(PoincareBall(1.0), Sphere())
     ok, reason = m.check((np.array([0.1, 0.1]), np.array([0.0, 3.0])))
     assert not ok and reason.startswith("Product factor 1: Sphere")
+
+
+# ---- no silent answers: invalid values give NaN, wrong shapes a ValueError ---------------
+
+INDEFINITE = np.diag([2.0, 2.0, 2.0, 2.0, 2.0, -0.1])
+
+
+@pytest.mark.parametrize("metric", ["affine", "log_euclidean", "bures_wasserstein", "log_cholesky"])
+def test_an_indefinite_matrix_has_no_distance(metric):
+    # The square roots used to map the NaN of an impossible factorization to 0.0.
+    assert np.isnan(float(SPD(6, metric).dist(INDEFINITE, np.eye(6))))
+
+
+def test_the_frechet_mean_of_an_indefinite_matrix_is_nan():
+    from manifolds import frechet_mean
+
+    assert np.all(np.isnan(np.asarray(frechet_mean(SPD(6), np.stack([INDEFINITE, np.eye(6)])))))
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: SPD(6).dist(np.eye(5), np.eye(5)), r"SPD.dist: expected \(\.\.\., 6, 6\)"),
+        (lambda: SPD(6).logmap(np.eye(6), np.eye(5)), r"SPD.logmap: expected \(\.\.\., 6, 6\)"),
+        (
+            lambda: PoincareBall().dist(np.float32(0.1), np.float32(0.5)),
+            "PoincareBall.dist: expected at least 1 axes, got shape",
+        ),
+        (lambda: Stiefel(5, 2).expmap(np.zeros((5, 3)), np.zeros((5, 3))), r"\(\.\.\., 5, 2\)"),
+        (lambda: SPD(6).random(_key(), (200, 3)), r"full array shape \(\.\.\., 6, 6\)"),
+        (lambda: SPD(6).origin((4,)), r"full array shape \(\.\.\., 6, 6\)"),
+    ],
+)
+def test_wrong_shapes_name_the_expected_one(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_shape_errors_hold_under_jit():
+    import jax
+
+    with pytest.raises(ValueError, match=r"SPD.dist: expected \(\.\.\., 6, 6\)"):
+        jax.jit(SPD(6).dist)(np.eye(5), np.eye(5))
+
+
+def test_random_takes_the_full_shape_on_every_manifold():
+    key = _key()
+    assert SPD(6).random(key, (200, 6, 6)).shape == (200, 6, 6)
+    assert SPD(6).random(key).shape == (6, 6)
+    assert Stiefel(6, 2).random(key, (200, 6, 2)).shape == (200, 6, 2)
+    assert PoincareBall().random(key, (200, 6)).shape == (200, 6)
+
+
+def test_frechet_mean_of_one_point_says_to_add_the_axis():
+    from manifolds import frechet_mean
+
+    with pytest.raises(ValueError, match=r"got shape \(6, 6\), which is one SPD point.*x\[None\]"):
+        frechet_mean(SPD(6), np.eye(6))
+    with pytest.raises(ValueError, match=r"frechet_mean: the points do not fit SPD"):
+        frechet_mean(SPD(6), np.stack([np.eye(5)] * 3))
+
+
+def test_frechet_mean_compiles_once_when_called_eagerly():
+    from manifolds import frechet_mean
+    from manifolds.frechet_mean import _compiled_mean
+
+    m = SPD(3)
+    before = _compiled_mean._cache_size()
+    for seed in range(3):
+        frechet_mean(m, m.random(_key(seed), (5, 3, 3)))
+    assert _compiled_mean._cache_size() == before + 1
+
+
+def _key(seed: int = 0):
+    import jax
+
+    return jax.random.key(seed)
