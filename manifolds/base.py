@@ -65,6 +65,8 @@ _SHAPE_CHECKED = {
     "logmap": 2,
     "transp": 3,
     "dist": 2,
+    "expmap0": 1,
+    "logmap0": 1,
 }
 
 
@@ -88,6 +90,11 @@ def require_positive(name: str, value: Any, cls_name: str) -> None:
     arr = np.asarray(value)
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError(f"{cls_name}: {name} must be a positive finite number, got {value!r}.")
+
+
+def require_curvature(c: Any, where: str) -> None:
+    """The functional API's check of a concrete curvature magnitude c > 0 (curvature -c)."""
+    require_positive("curvature magnitude c (the curvature is -c; c > 0)", c, where)
 
 
 class Manifold:

@@ -10,24 +10,27 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from manifolds._numerics import MIN_NORM, artanh_div, clamp_min, safe_norm, tanh_div
-from manifolds.base import Array
+from manifolds.base import Array, require_curvature
 from manifolds.poincare import conformal_factor, mobius_add, project_to_ball
 
 
 def expmap0(u: Array, c) -> Array:
     """exp_0(u) = tanh(sqrt(c)|u|) u / (sqrt(c)|u|) (Ganea et al. 2018, eq. 13)."""
+    require_curvature(c, "expmap0")
     s = jnp.sqrt(c) * safe_norm(u, keepdims=True)
     return project_to_ball(tanh_div(s) * u, c)
 
 
 def logmap0(y: Array, c) -> Array:
     """log_0(y) = artanh(sqrt(c)|y|) y / (sqrt(c)|y|) (Ganea et al. 2018, eq. 13)."""
+    require_curvature(c, "logmap0")
     s = jnp.sqrt(c) * safe_norm(y, keepdims=True)
     return artanh_div(s) * y
 
 
 def mobius_scalar_mul(r: Array, x: Array, c) -> Array:
     """r (x)_c x = exp_0(r log_0(x)) (Ganea et al. 2018, eq. 5); r broadcasts to (..., 1)."""
+    require_curvature(c, "mobius_scalar_mul")
     return expmap0(r * logmap0(x, c), c)
 
 
@@ -39,11 +42,13 @@ def mobius_matvec(m: Array, x: Array, c) -> Array:
     Args:
         m: (out, in) matrix; x: (..., in) points. Returns (..., out) points.
     """
+    require_curvature(c, "mobius_matvec")
     return expmap0(logmap0(x, c) @ m.T, c)
 
 
 def mobius_pointwise(fn, x: Array, c) -> Array:
     """f^{(x)_c}(x) = exp_0(f(log_0(x))) for a pointwise nonlinearity f (Ganea 2018, eq. 26)."""
+    require_curvature(c, "mobius_pointwise")
     return expmap0(fn(logmap0(x, c)), c)
 
 
@@ -53,6 +58,7 @@ def mobius_linear(x: Array, weight: Array, bias: Array, c) -> Array:
     Args:
         x: (..., in) points; weight: (out, in); bias: (out,) a point of the ball.
     """
+    require_curvature(c, "mobius_linear")
     return project_to_ball(mobius_add(mobius_matvec(weight, x, c), bias, c), c)
 
 
@@ -67,6 +73,7 @@ def hyperbolic_mlr_logits(x: Array, p: Array, a: Array, c) -> Array:
     Returns:
         (..., K) logits.
     """
+    require_curvature(c, "hyperbolic_mlr_logits")
     z = mobius_add(-p, x[..., None, :], c)  # (..., K, n)
     a_norm = clamp_min(safe_norm(a, keepdims=True), MIN_NORM)[..., 0]  # (K,)
     za = jnp.sum(z * a, axis=-1)
@@ -86,6 +93,7 @@ def poincare_mlr_logits(x: Array, z: Array, r: Array, c) -> Array:
     Args:
         x: (..., n) points; z: (n, K) unnormalized normals; r: (K,) biases. Returns (..., K).
     """
+    require_curvature(c, "poincare_mlr_logits")
     sqrt_c = jnp.sqrt(c)
     z_norm = clamp_min(safe_norm(z, axis=0), MIN_NORM)  # (K,)
     lam = conformal_factor(x, c)  # (..., 1)
@@ -104,6 +112,7 @@ def poincare_fc(x: Array, z: Array, r: Array, c) -> Array:
     Args:
         x: (..., n) points; z: (n, K) normals; r: (K,) biases. Returns (..., K) points.
     """
+    require_curvature(c, "poincare_fc")
     sqrt_c = jnp.sqrt(c)
     w = jnp.sinh(sqrt_c * poincare_mlr_logits(x, z, r, c)) / sqrt_c
     y = w / (1 + jnp.sqrt(1 + c * jnp.sum(w * w, axis=-1, keepdims=True)))

@@ -115,6 +115,14 @@ class Lorentz(Manifold):
     def dist(self, x: Array, y: Array) -> Array:
         return lorentz_dist(x, y, self._k(x))
 
+    def expmap0(self, u: Array) -> Array:
+        """exp_o(u) at the origin o = (sqrt k, 0, ..., 0); u (..., n + 1) with u_0 = 0."""
+        return self.expmap(self.origin(u.shape, u.dtype), u)
+
+    def logmap0(self, y: Array) -> Array:
+        """log_o(y) at the origin o = (sqrt k, 0, ..., 0): (..., n + 1), its u_0 is 0."""
+        return self.logmap(self.origin(y.shape, y.dtype), y)
+
     def origin(self, shape, dtype=jnp.float32) -> Array:
         o = jnp.zeros(shape, dtype)
         return o.at[..., 0].set(jnp.sqrt(jnp.asarray(self.k, dtype)))

@@ -146,6 +146,14 @@ class PoincareBall(Manifold):
     def mobius_add(self, x: Array, y: Array) -> Array:
         return mobius_add(x, y, self._c(x))
 
+    def expmap0(self, u: Array) -> Array:
+        """exp_0(u) = tanh(sqrt(c)|u|) u / (sqrt(c)|u|) (Ganea et al. 2018, eq. 13): (..., n)."""
+        return self.expmap(jnp.zeros_like(u), u)
+
+    def logmap0(self, y: Array) -> Array:
+        """log_0(y) = artanh(sqrt(c)|y|) y / (sqrt(c)|y|) (Ganea et al. 2018, eq. 13): (..., n)."""
+        return self.logmap(jnp.zeros_like(y), y)
+
     def origin(self, shape, dtype=jnp.float32) -> Array:
         return jnp.zeros(shape, dtype)
 

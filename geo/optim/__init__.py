@@ -8,6 +8,7 @@
 
 from geo.optim.apply import apply_updates
 from geo.optim.params import ManifoldParam, manifolds_of
+from geo.optim.project import project_params
 from geo.optim.radam import RAdamState, radam
 from geo.optim.rsgd import RSGDState, rsgd
 from geo.optim.sparse import sparse_row_update, sparse_rsgd_step
@@ -18,6 +19,7 @@ __all__ = [
     "RSGDState",
     "apply_updates",
     "manifolds_of",
+    "project_params",
     "radam",
     "rsgd",
     "sparse_row_update",

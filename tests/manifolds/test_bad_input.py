@@ -162,3 +162,41 @@ def _key(seed: int = 0):
     import jax
 
     return jax.random.key(seed)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: __import__("manifolds").poincare_to_lorentz(np.zeros(3), c=-1.0),
+        lambda: __import__("manifolds.gyrovector").gyrovector.expmap0(np.zeros(3), -1.0),
+        lambda: __import__("manifolds.gyrovector").gyrovector.mobius_matvec(
+            np.eye(3), np.zeros(3), 0.0
+        ),
+    ],
+)
+def test_the_functional_api_checks_a_concrete_curvature(call):
+    with pytest.raises(ValueError, match=r"curvature magnitude c .* must be a positive finite"):
+        call()
+
+
+def test_a_hyperbolic_layer_rejects_a_negative_curvature():
+    from flax import nnx
+
+    from models import MobiusLinear
+
+    with pytest.raises(ValueError, match="must be a positive finite number, got -1.0"):
+        MobiusLinear(3, 2, rngs=nnx.Rngs(0))(np.zeros(3, np.float32), -1.0)
+
+
+def test_expmap0_and_logmap0_are_methods_of_the_hyperbolic_manifolds():
+    from manifolds.gyrovector import expmap0
+
+    u = np.array([0.3, -0.2])
+    ball = PoincareBall(0.7)
+    assert np.allclose(ball.expmap0(u), expmap0(u, 0.7))
+    assert np.allclose(ball.logmap0(ball.expmap0(u)), u, atol=1e-12)
+    hyperboloid = Lorentz(2.0)
+    v = np.array([0.0, 0.3, -0.2])
+    assert np.allclose(hyperboloid.logmap0(hyperboloid.expmap0(v)), v, atol=1e-12)
+    assert np.isclose(float(hyperboloid.dist(hyperboloid.origin((3,)), hyperboloid.expmap0(v))),
+                      float(np.linalg.norm(v)), rtol=1e-6)  # fmt: skip
