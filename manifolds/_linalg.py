@@ -132,6 +132,50 @@ def _frechet_derivative_jvp(f, abs_scale, primals, tangents):
     return out, _from_basis(v, loewner * _in_basis(v, sym(de)) + second)
 
 
+def _gram_eigh(b):
+    """Eigenvalues (..., n) and eigenvectors of B B^T from the SVD of B, never forming B B^T.
+
+    The eigenvalues are the squared singular values: B B^T has the squared condition number of
+    B, and its small eigenvalues, lost in float32 once that exceeds 1 / eps, are kept here.
+    """
+    u, s, _ = jnp.linalg.svd(b, full_matrices=False)
+    return s**2, u
+
+
+def _gram_tangent(b, db):
+    return db @ transpose(b) + b @ transpose(db)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def gram_function(b: jnp.ndarray, f, abs_scale: float = 0.0) -> jnp.ndarray:
+    """f(B B^T) for square B (..., n, n), from the SVD of B (see `_gram_eigh`)."""
+    w, u = _gram_eigh(b)
+    return (u * f(w)[..., None, :]) @ transpose(u)
+
+
+@gram_function.defjvp
+def _gram_function_jvp(f, abs_scale, primals, tangents):
+    (b,), (db,) = primals, tangents
+    w, u = _gram_eigh(b)
+    out = (u * f(w)[..., None, :]) @ transpose(u)
+    dout = _from_basis(u, _loewner(w, f, abs_scale) * _in_basis(u, _gram_tangent(b, db)))
+    return out, dout
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1,))
+def gram_trace_function(b: jnp.ndarray, f) -> jnp.ndarray:
+    """tr f(B B^T) = sum_i f(sigma_i^2) for square B (..., n, n), from the SVD of B."""
+    return jnp.sum(f(jnp.linalg.svd(b, compute_uv=False) ** 2), axis=-1)
+
+
+@gram_trace_function.defjvp
+def _gram_trace_function_jvp(f, primals, tangents):
+    (b,), (db,) = primals, tangents
+    w, u = _gram_eigh(b)
+    grad = (u * _derivative(f)(w)[..., None, :]) @ transpose(u)
+    return jnp.sum(f(w), axis=-1), jnp.sum(grad * _gram_tangent(b, db), axis=(-2, -1))
+
+
 @jax.custom_jvp
 def lyapunov(p: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:
     """Solve P X + X P = U for X, P symmetric positive definite (..., n, n)."""

@@ -21,6 +21,8 @@ import numpy as np
 
 from manifolds._linalg import (
     frechet_derivative,
+    gram_function,
+    gram_trace_function,
     lyapunov,
     matrix_function,
     sym,
@@ -31,6 +33,9 @@ from manifolds._numerics import safe_sqrt
 from manifolds.base import Array, Manifold, manifold_dataclass
 
 METRICS = ("affine", "log_euclidean", "bures_wasserstein", "log_cholesky")
+# Up to this condition number, float32 dist / logmap / expmap of every metric are finite with
+# finite gradients and within 2e-2 of float64 (docs/numerics.md); `check` flags larger ones.
+FLOAT32_CONDITION_LIMIT = 1e6
 
 
 def _log_squared(w):
@@ -98,13 +103,25 @@ def affine_expmap(p, u):
 
 
 def affine_logmap(p, q):
-    """P^1/2 logm(P^-1/2 Q P^-1/2) P^1/2 (Pennec et al. 2006, eq. 3.4)."""
-    s, si = sqrtm(p), invsqrtm(p)
-    return s @ logm(si @ q @ si) @ s
+    """P^1/2 logm(P^-1/2 Q P^-1/2) P^1/2 (Pennec et al. 2006, eq. 3.4).
+
+    P^-1/2 Q P^-1/2 = B B^T with B = P^-1/2 Q^1/2, whose logarithm comes from the SVD of B:
+    the product itself has the squared condition number and loses its small eigenvalues in
+    float32 (docs/numerics.md).
+    """
+    s = sqrtm(p)
+    return s @ gram_function(invsqrtm(p) @ sqrtm(q), jnp.log) @ s
 
 
 def affine_dist(p, q):
-    """||logm(L^-1 Q L^-T)||_F with P = L L^T (the eigenvalues of P^-1 Q)."""
+    """||logm(P^-1/2 Q P^-1/2)||_F, the eigenvalues of P^-1 Q (Pennec et al. 2006).
+
+    float64: through P = L L^T, ||logm(L^-1 Q L^-T)||_F. Lower precisions: the squared
+    singular values of B = P^-1/2 Q^1/2, which keep the small eigenvalues that L^-1 Q L^-T
+    loses once cond(P) cond(Q) exceeds 1 / eps (docs/numerics.md).
+    """
+    if jnp.result_type(p, q) != jnp.float64:
+        return safe_sqrt(gram_trace_function(invsqrtm(p) @ sqrtm(q), _log_squared))
     chol = jnp.linalg.cholesky(p)
     m = _solve_lower(chol, transpose(_solve_lower(chol, q)))
     return safe_sqrt(trace_function(sym(m), _log_squared))
@@ -113,7 +130,7 @@ def affine_dist(p, q):
 def affine_transp(p, q, v):
     """E V E^T with E = (Q P^-1)^1/2 = P^1/2 (P^-1/2 Q P^-1/2)^1/2 P^-1/2 (Sra & Hosseini 2015)."""
     s, si = sqrtm(p), invsqrtm(p)
-    e = s @ sqrtm(si @ q @ si) @ si
+    e = s @ gram_function(si @ sqrtm(q), jnp.sqrt) @ si
     return e @ v @ transpose(e)
 
 
@@ -182,7 +199,7 @@ def bures_wasserstein_expmap(p, u):
 def bures_wasserstein_logmap(p, q):
     """(P Q)^1/2 + (Q P)^1/2 - 2P, (P Q)^1/2 = P^1/2 (P^1/2 Q P^1/2)^1/2 P^-1/2."""
     s, si = sqrtm(p), invsqrtm(p)
-    pq = s @ sqrtm(s @ q @ s) @ si
+    pq = s @ gram_function(s @ sqrtm(q), jnp.sqrt) @ si  # (P^1/2 Q P^1/2)^1/2 from an SVD
     return pq + transpose(pq) - 2 * p
 
 
@@ -410,7 +427,15 @@ class SPD(Manifold):
         asym = np.max(np.abs(x64 - np.swapaxes(x64, -1, -2))) / scale
         if asym > atol:
             return f"not symmetric: max |X - X^T| / max |X| is {asym:.3g} > atol {atol:.3g}"
-        min_eig = float(np.min(np.linalg.eigvalsh(x64)))
+        eigs = np.linalg.eigvalsh(x64)
+        min_eig = float(np.min(eigs))
         if min_eig <= 0:
             return f"not positive definite: smallest eigenvalue is {min_eig:.3g} (must be > 0)"
+        limit = FLOAT32_CONDITION_LIMIT
+        cond = float(np.max(eigs[..., -1] / eigs[..., 0]))
+        if x.dtype == np.float32 and cond > limit:
+            return (
+                f"condition number {cond:.3g} is beyond {limit:.0e}, the float32 limit of the "
+                "SPD maps (docs/numerics.md): results lose accuracy or become NaN; use float64"
+            )
         return None

@@ -16,12 +16,16 @@ from manifolds import (
     Stiefel,
 )
 
+# Points of this ball are drawn next to its boundary (at the float32 clamp for most).
+NEAR_BOUNDARY = PoincareBall(0.7)
+
 # name -> (manifold, shape of one point (or tuple of shapes for Product))
 REGISTRY = {
     "euclidean": (Euclidean(), (4,)),
     "sphere": (Sphere(), (4,)),
     "poincare_c1": (PoincareBall(1.0), (4,)),
     "poincare_c0.5": (PoincareBall(0.5), (3,)),
+    "poincare_near_boundary": (NEAR_BOUNDARY, (3,)),
     "lorentz_k1": (Lorentz(1.0), (4,)),
     "lorentz_k2": (Lorentz(2.0), (3,)),
     "stiefel": (Stiefel(5, 3), (5, 3)),
@@ -50,8 +54,14 @@ def batched(shape, batch):
 
 
 def random_point(m, key, shape, dtype):
-    # Hyperbolic points at std 0.4 stay mostly within |x| < 0.95 of the ball: float32
-    # transport there is accurate to ~eps / (1 - c|x|^2)^2; the boundary has its own tests.
+    # Hyperbolic points at std 0.4 stay mostly within |x| < 0.95 of the ball; the
+    # NEAR_BOUNDARY ball draws at 1 - 1e-3 to 1 - 1e-2 of its radius, where a unit step
+    # outward stays clear of the float32 clamp.
+    if m == NEAR_BOUNDARY:
+        k1, k2 = jax.random.split(key)
+        u = jax.random.normal(k1, shape, dtype)
+        radius = 1 - 10 ** jax.random.uniform(k2, (*shape[:-1], 1), dtype, -3.0, -2.0)
+        return radius / jnp.sqrt(m.c) * u / jnp.linalg.norm(u, axis=-1, keepdims=True)
     if isinstance(m, PoincareBall | Lorentz | SPD):
         return m.random(key, shape, dtype, std=0.4)
     if isinstance(m, Product):
