@@ -107,6 +107,9 @@ class Manifold:
     ndim: ClassVar[int] = 1
     # False where `transp` is a vector transport that does not preserve inner products.
     transp_is_isometry: ClassVar[bool] = True
+    # True where `component_inner` is one scale per point, so Riemannian Adam's direction
+    # stays tangent without a re-projection.
+    adapts_per_point: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

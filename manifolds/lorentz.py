@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifolds._numerics import arcosh1p, safe_norm, safe_sqrt, sinhc
+from manifolds._numerics import arcosh1p, safe_norm, safe_sqrt, sinhc, tiny
 from manifolds.base import Array, Manifold, manifold_dataclass, require_positive
 
 
@@ -25,6 +25,41 @@ def lorentz_inner(u: Array, v: Array, keepdims: bool = False) -> Array:
     return out
 
 
+def lorentz_tangent_sqnorm(x: Array, u: Array, k, keepdims: bool = False) -> Array:
+    """<u, u>_L of a tangent vector u at x from its space-like part, without cancellation.
+
+    Tangency fixes u_0 = <x_s, u_s> / x_0, so <u, u>_L = |u_s|^2 - <x_s, u_s>^2 / x_0^2 =
+    (k |u_s|^2 + |x_s|^2 |u_perp|^2) / x_0^2 (Lagrange's identity; u_perp is the part of u_s
+    orthogonal to x_s): positive terms only, where -u_0^2 + |u_s|^2 loses every digit in
+    float32 once x_0 >> 1. Shapes: x, u (..., n + 1) -> (...) or (..., 1).
+    """
+    xs, us = x[..., 1:], u[..., 1:]
+    xs2 = jnp.sum(xs * xs, -1, keepdims=True)
+    away = xs2 > tiny(x.dtype)  # double where: no 1 / tiny^2 in the gradient at the origin
+    along = jnp.where(away, jnp.sum(xs * us, -1, keepdims=True) / jnp.where(away, xs2, 1.0), 0.0)
+    perp = us - along * xs
+    num = k * jnp.sum(us * us, -1, keepdims=True) + xs2 * jnp.sum(perp * perp, -1, keepdims=True)
+    out = num / x[..., :1] ** 2
+    return out if keepdims else out[..., 0]
+
+
+def lorentz_proju(x: Array, v: Array, k) -> Array:
+    """v + <x, v>_L x / k, the Minkowski-orthogonal projection onto T_x, split along x_s.
+
+    With e = x_s / |x_s|, v_a = <e, v_s> and s = x_0 v_a - |x_s| v_0 it is
+    (|x_s| s / k, v_s - v_a e + x_0 s / k e): the part of v_s across x_s is kept exactly,
+    where the direct form adds <x, v>_L x / k, rounded at the scale x_0^2 |v|, to it.
+    """
+    x0, xs = x[..., :1], x[..., 1:]
+    r = safe_norm(xs, keepdims=True)
+    away = r > tiny(x.dtype)
+    e = jnp.where(away, xs / jnp.where(away, r, 1.0), 0.0)
+    v0, vs = v[..., :1], v[..., 1:]
+    va = jnp.sum(e * vs, -1, keepdims=True)
+    s = x0 * va - r * v0
+    return jnp.concatenate([r * s / k, vs - va * e + x0 * s / k * e], -1)
+
+
 def lorentz_dist(x: Array, y: Array, k) -> Array:
     """d(x, y) = sqrt(k) arcosh(-<x, y>_L / k) = sqrt(k) arcosh(1 + <x-y, x-y>_L / (2k))."""
     diff = x - y
@@ -32,8 +67,11 @@ def lorentz_dist(x: Array, y: Array, k) -> Array:
 
 
 def lorentz_expmap(x: Array, u: Array, k) -> Array:
-    """exp_x(u) = cosh(|u|/sqrt k) x + sqrt(k) sinh(|u|/sqrt k) u/|u| (Nickel & Kiela 2018)."""
-    theta = safe_sqrt(lorentz_inner(u, u, keepdims=True)) / jnp.sqrt(k)
+    """exp_x(u) = cosh(|u|/sqrt k) x + sqrt(k) sinh(|u|/sqrt k) u/|u| (Nickel & Kiela 2018).
+
+    |u| is `lorentz_tangent_sqnorm`'s, which stays accurate far from the origin.
+    """
+    theta = safe_sqrt(lorentz_tangent_sqnorm(x, u, k, keepdims=True)) / jnp.sqrt(k)
     return jnp.cosh(theta) * x + sinhc(theta) * u
 
 
@@ -44,9 +82,20 @@ def lorentz_logmap(x: Array, y: Array, k) -> Array:
 
 
 def lorentz_transp(x: Array, y: Array, v: Array, k) -> Array:
-    """Parallel transport v + <y, v>_L / (k - <x, y>_L) (x + y) along the geodesic x -> y."""
-    coef = lorentz_inner(y, v, keepdims=True) / (k - lorentz_inner(x, y, keepdims=True))
-    return v + coef * (x + y)
+    """Parallel transport v + <y, v>_L / (k - <x, y>_L) (x + y) along the geodesic x -> y.
+
+    Evaluated as <y - x, v>_L / (2k + <y - x, y - x>_L / 2) (tangency: <x, v>_L = 0), the
+    denominator kept >= 2k. Far from the origin the coefficient is still rounded at the
+    scale x_0^2, so the result is rescaled to the norm of v, which parallel transport
+    preserves: a transported Adam moment then cannot grow by rounding (docs/numerics.md).
+    """
+    diff = y - x
+    den = 2 * k + jnp.maximum(lorentz_inner(diff, diff, keepdims=True), 0.0) / 2
+    out = v + lorentz_inner(diff, v, keepdims=True) / den * (x + y)
+    before = lorentz_tangent_sqnorm(x, v, k, keepdims=True)
+    after = lorentz_tangent_sqnorm(y, out, k, keepdims=True)
+    nonzero = after > tiny(after.dtype)
+    return out * jnp.where(nonzero, jnp.sqrt(before / jnp.where(nonzero, after, 1.0)), 1.0)
 
 
 def lorentz_translate(x: Array, b: Array, k) -> Array:
@@ -86,8 +135,12 @@ class Lorentz(Manifold):
     def proj(self, x: Array) -> Array:
         return lorentz_proj(x, self._k(x))
 
+    # Riemannian Adam scales a whole point at once (component_inner): its direction stays
+    # tangent, and re-projecting it would only add the rounding of proju far out.
+    adapts_per_point = True
+
     def proju(self, x: Array, u: Array) -> Array:
-        return u + lorentz_inner(x, u, keepdims=True) / self._k(x) * x
+        return lorentz_proju(x, u, self._k(x))
 
     def egrad2rgrad(self, x: Array, g: Array) -> Array:
         return self.proju(x, g.at[..., 0].multiply(-1))
@@ -95,10 +148,15 @@ class Lorentz(Manifold):
     def inner(self, x: Array, u: Array, v: Array) -> Array:
         return lorentz_inner(u, v)
 
+    def norm(self, x: Array, u: Array) -> Array:
+        return safe_sqrt(lorentz_tangent_sqnorm(x, u, self._k(x)))
+
     def component_inner(self, x: Array, u: Array) -> Array:
         # Coordinate-wise scaling is no descent direction for the Minkowski metric (the
-        # time-like coordinate enters with a minus sign): adapt one scale per point.
-        return self.squared_norm_per_coordinate(x, u)
+        # time-like coordinate enters with a minus sign): adapt one scale per point, from
+        # the norm that does not cancel far from the origin.
+        sq = lorentz_tangent_sqnorm(x, u, self._k(x), keepdims=True)
+        return jnp.broadcast_to(sq, u.shape)
 
     def expmap(self, x: Array, u: Array) -> Array:
         return lorentz_expmap(x, u, self._k(x))

@@ -344,6 +344,7 @@ class SPD(Manifold):
     n: int
     metric: str = "affine"
     ndim = 2
+    adapts_per_point = True  # component_inner is one scale per matrix
 
     def __post_init__(self):
         if not isinstance(self.n, int) or self.n < 1:

@@ -85,7 +85,8 @@ def radam(
                 max_sq = tm(jnp.maximum, max_sq, avg_sq)
             second = max_sq if amsgrad else avg_sq
             direction = tm(lambda a, s: a / (jnp.sqrt(s / bias2) + eps), avg, second)
-            direction = m.proju(p, direction)
+            if not m.adapts_per_point:  # coordinate-wise scaling leaves the tangent space
+                direction = m.proju(p, direction)
             new_p = step_point(m, p, tm(lambda d: d / bias1, direction), lr, exact, do_stabilize)
             avg = m.transp(p, new_p, avg)
             if stabilize:
