@@ -8,6 +8,7 @@ logarithm on the Stiefel manifold under the canonical metric" (SIMAX 2017, Alg. 
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import jax
@@ -95,6 +96,9 @@ def _complete_rotation(m: Array, n: Array) -> Array:
     return jnp.concatenate([first, rest.at[..., :, -1:].multiply(det_sign[..., None, None])], -1)
 
 
+# Jitted so that an eager call compiles the iteration once per shape instead of tracing the
+# loop body every time (inside an outer jit it is inlined).
+@functools.partial(jax.jit, static_argnames="iterations")
 def stiefel_logmap(x: Array, y: Array, iterations: int = 40) -> Array:
     """Zimmermann (2017) Alg. 1: V <- V diag(I, expm(-C)) until the C block of log V vanishes.
 

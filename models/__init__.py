@@ -18,6 +18,7 @@ from models.hnn import (
     MobiusLinear,
     PoincareFC,
     PoincareMLR,
+    run_checked,
 )
 from models.nickel_kiela import poincare_ranking_loss_and_grad, ranking_loss
 from models.spd import BiMap, ExpEig, LogEig, ReEig, check_spd
@@ -54,4 +55,5 @@ __all__ = [
     "graph_operator",
     "poincare_ranking_loss_and_grad",
     "ranking_loss",
+    "run_checked",
 ]

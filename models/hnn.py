@@ -9,8 +9,12 @@
   Neural Networks" (HyboNet, ACL 2022), eq. 3.
 
 Layers take the curvature c as a call argument (a model owns its `Curvature`s), so one
-layer class serves fixed and learned curvatures. Every parameter is Euclidean (biases and
-gyroplane offsets live in the tangent space at the origin), so `optax.adam` trains them.
+layer class serves fixed and learned curvatures; inputs must already be on the manifold
+(map Euclidean features with `expmap0` first). With `checked=True` a layer checks, under
+`jit` too, that c > 0 and that its input is on the ball (hyperboloid), with `checkify`
+checks: run the model through `models.run_checked` (docs/manifolds.md).
+Every parameter is Euclidean (biases and gyroplane offsets live in the tangent space at the
+origin), so `optax.adam` trains them.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.experimental import checkify
 
+from manifolds import Lorentz, PoincareBall
 from manifolds._numerics import MIN_NORM, clamp_min, safe_norm
+from manifolds.checked import check_curvature, check_point
 from manifolds.gyrovector import (
     expmap0,
     hyperbolic_mlr_logits,
@@ -30,6 +37,26 @@ from manifolds.gyrovector import (
 )
 
 _glorot = nnx.initializers.xavier_uniform()
+
+
+def run_checked(function):
+    """`function` (of NNX modules and arrays, jitted with `nnx.jit` or not) with its checkify
+    checks functionalized by `nnx.checkify`: a failed check raises after the call."""
+    functionalized = nnx.checkify(function, errors=checkify.user_checks)
+
+    def call(*args, **kwargs):
+        error, out = functionalized(*args, **kwargs)
+        error.throw()
+        return out
+
+    return call
+
+
+def check_layer_input(x: jax.Array, c: jax.Array, where: str, *, lorentz: bool = False) -> None:
+    """checkify checks of a hyperbolic layer's input: c > 0 and x on the ball (hyperboloid)."""
+    manifold = Lorentz(1 / c) if lorentz else PoincareBall(c)
+    check_curvature(manifold, where)
+    check_point(manifold, x, f"{where}: the input")
 
 
 class Curvature(nnx.Module):
@@ -64,12 +91,16 @@ class MobiusLinear(nnx.Module):
         rngs: nnx.Rngs,
         use_bias: bool = True,
         dropout: float = 0.0,
+        checked: bool = False,
     ):
+        self.checked = checked
         self.weight = nnx.Param(_glorot(rngs.params(), (out_features, in_features), jnp.float32))
         self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32)) if use_bias else None
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
 
     def __call__(self, x: jax.Array, c: jax.Array) -> jax.Array:
+        if self.checked:
+            check_layer_input(x, c, "MobiusLinear")
         weight = self.dropout(self.weight[...])
         bias = jnp.zeros(weight.shape[0], x.dtype) if self.bias is None else self.bias[...]
         return mobius_linear(x, weight, expmap0(bias, c), c)
@@ -81,18 +112,26 @@ class HyperbolicMLR(nnx.Module):
     p_k = exp_0(p_tangent_k) and a_k are Euclidean parameters. Shapes: (..., n) -> (..., K).
     """
 
-    def __init__(self, in_features: int, num_classes: int, *, rngs: nnx.Rngs):
+    def __init__(
+        self, in_features: int, num_classes: int, *, rngs: nnx.Rngs, checked: bool = False
+    ):
+        self.checked = checked
         self.p_tangent = nnx.Param(jnp.zeros((num_classes, in_features), jnp.float32))
         self.a = nnx.Param(_glorot(rngs.params(), (num_classes, in_features), jnp.float32))
 
     def __call__(self, x: jax.Array, c: jax.Array) -> jax.Array:
+        if self.checked:
+            check_layer_input(x, c, "HyperbolicMLR")
         return hyperbolic_mlr_logits(x, expmap0(self.p_tangent[...], c), self.a[...], c)
 
 
 class PoincareMLR(nnx.Module):
     """The unidirectional MLR of HNN++ (Shimizu et al. 2021, eq. 6): (..., n) -> (..., K)."""
 
-    def __init__(self, in_features: int, num_classes: int, *, rngs: nnx.Rngs):
+    def __init__(
+        self, in_features: int, num_classes: int, *, rngs: nnx.Rngs, checked: bool = False
+    ):
+        self.checked = checked
         std = (2 * in_features * num_classes) ** -0.5  # the paper's initialization
         self.z = nnx.Param(
             std * jax.random.normal(rngs.params(), (in_features, num_classes), jnp.float32)
@@ -100,6 +139,8 @@ class PoincareMLR(nnx.Module):
         self.r = nnx.Param(jnp.zeros((num_classes,), jnp.float32))
 
     def __call__(self, x: jax.Array, c: jax.Array) -> jax.Array:
+        if self.checked:
+            check_layer_input(x, c, type(self).__name__)
         return poincare_mlr_logits(x, self.z[...], self.r[...], c)
 
 
@@ -108,6 +149,8 @@ class PoincareFC(PoincareMLR):
     distances to the standard gyroplanes are the input's MLR logits. (..., n) -> (..., m)."""
 
     def __call__(self, x: jax.Array, c: jax.Array) -> jax.Array:
+        if self.checked:
+            check_layer_input(x, c, "PoincareFC")
         return poincare_fc(x, self.z[...], self.r[...], c)
 
 
@@ -129,7 +172,9 @@ class LorentzLinear(nnx.Module):
         rngs: nnx.Rngs,
         dropout: float = 0.0,
         init_scale: float = 10.0,
+        checked: bool = False,
     ):
+        self.checked = checked
         shape = (out_features, in_features + 1)
         self.weight = nnx.Param(_glorot(rngs.params(), shape, jnp.float32))
         self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
@@ -139,6 +184,8 @@ class LorentzLinear(nnx.Module):
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
 
     def __call__(self, x: jax.Array, c: jax.Array) -> jax.Array:
+        if self.checked:
+            check_layer_input(x, c, "LorentzLinear", lorentz=True)
         h = self.dropout(x) @ self.weight[...].T + self.bias[...]
         radius = jnp.exp(self.log_scale[...]) * jax.nn.sigmoid(x @ self.v[...] + self.v_bias[...])
         direction = h / clamp_min(safe_norm(h, keepdims=True), MIN_NORM)

@@ -158,6 +158,18 @@ def test_frechet_mean_compiles_once_when_called_eagerly():
     assert _compiled_mean._cache_size() == before + 1
 
 
+def test_the_stiefel_logarithm_compiles_once_when_called_eagerly():
+    from manifolds import Stiefel
+    from manifolds.stiefel import stiefel_logmap
+
+    m = Stiefel(5, 2)
+    before = stiefel_logmap._cache_size()
+    for seed in range(3):
+        x = m.random(_key(seed), (4, 5, 2))
+        m.logmap(x, m.retr(x, 0.1 * m.proju(x, m.random(_key(seed + 10), (4, 5, 2)))))
+    assert stiefel_logmap._cache_size() == before + 1
+
+
 def _key(seed: int = 0):
     import jax
 
