@@ -23,7 +23,8 @@ jax.config.update("jax_enable_x64", True)
 
 from experiments.poincare_wordnet import get_config  # noqa: E402
 from geo.data.wordnet import load_mammals  # noqa: E402
-from geo.hierarchy_training import make_epoch, reconstruction_metrics, training_data  # noqa: E402
+from geo.hierarchy_training import make_epoch, training_data  # noqa: E402
+from geo.metrics import reconstruction_metrics  # noqa: E402
 from models.embeddings import embedding_space  # noqa: E402
 
 

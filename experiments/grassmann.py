@@ -47,6 +47,27 @@ from models.grassmann import (
 )
 from models.spd import triu_vector
 
+DESCRIPTION = "GrNet on principal subspaces; Grassmann class representation (GCR) on digits"
+PRESET_KEYS = ("dataset",)
+CONFIG_HELP = {
+    "dataset": "digits (GCR) | japanese_vowels | basic_motions | PATH.npz (GrNet)",
+    "subspace_dim": "p of the input subspaces (grnet)",
+    "filters": "parallel FRMaps (grnet)",
+    "frmap_dim": "FRMap output size (grnet)",
+    "shrinkage": "covariance shrinkage (grnet)",
+    "head": "softmax | gcr (digits)",
+    "hidden": "hidden units of the feature extractor (digits)",
+    "features": "feature dimension (digits)",
+    "class_dim": "p of each class subspace (gcr head)",
+    "gamma": "logit scale of the gcr head",
+    "optimizer": "radam | rsgd",
+    "lr": "learning rate",
+    "epochs": "passes over the training data",
+    "batch_size": "examples per step",
+    "seed": "seed of the initialization and of the training's randomness",
+    "split_seed": "seed of the digits' 70/30 split",
+    "progress": "show a progress bar",
+}
 SWEEP_AXES = ("seed",)
 HEADS = ("softmax", "gcr")
 

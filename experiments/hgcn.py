@@ -33,6 +33,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from geo.data.graphs import hgcn_code_node_split, link_split, load_graph, node_split
+from geo.metrics import average_precision, f1_score, roc_auc
 from geo.sweep import start_program
 from geo.watchdog import beat
 from manifolds.lorentz import lorentz_dist
@@ -43,6 +44,32 @@ from models.hnn import Curvature
 TASKS = ("lp", "nc")
 MODELS = ("hgcn", "hnn", "gcn", "mlp")
 MANIFOLDS = ("poincare", "lorentz")
+DESCRIPTION = "HGCN and baselines: link prediction and node classification (Chami et al. 2019)"
+CONFIG_HELP = {
+    "task": "lp (link prediction) | nc (node classification)",
+    "dataset": "disease_lp | airport | cora | PATH.npz",
+    "model": "hgcn | hnn | gcn | mlp",
+    "manifold": "poincare | lorentz (hgcn, hnn)",
+    "dim": "embedding dimension",
+    "num_layers": "encoder layers",
+    "lr": "Adam learning rate",
+    "weight_decay": "L2 weight decay",
+    "dropout": "dropout rate",
+    "c": "initial curvature magnitude (curvature -c)",
+    "trainable_c": "learn one curvature per layer",
+    "attention": "attention in the aggregation",
+    "epochs": "most epochs",
+    "patience": "epochs without a better validation score before stopping",
+    "normalize_features": "row-normalize the node features",
+    "degree_features": "append one-hot min(degree, 5) and a constant 1",
+    "pretrain": "nc only: lp trains the encoder for link prediction first",
+    "node_split": "nc: stratified | hgcn_code (overlapping; docs/experiments/hgcn.md)",
+    "seed": "seed of the initialization and of the training's randomness",
+    "split_seed": "seed of the data split (shared by the seeds of a sweep)",
+    "data_dir": "folder of the HGCN graphs (default: $GEO_HGCN_DATA or ../shared/data/hgcn)",
+    "chunk": "epochs per compiled chunk (early stopping and checkpoints between chunks)",
+    "progress": "show a progress bar",
+}
 SWEEP_AXES = ("seed",)
 PRESET_KEYS = ("dataset", "task")  # the keys `geo run` passes to get_config
 # The paper's settings per data set (README of ../shared/data/hgcn): dropout, weight decay,
@@ -185,30 +212,6 @@ class GraphNet(nnx.Module):
         # Dropout acts on the logits, after the linear map, as in the HGCN code's decoders.
         logits = self.dropout(self.classifier(self.geometry.log0(x, c)), rngs=rngs)
         return aggregate(logits, graph) if self.classifier_aggregates else logits
-
-
-def roc_auc(pos: jax.Array, neg: jax.Array) -> jax.Array:
-    """P(score of a positive > score of a negative), ties counting half (Mann-Whitney U)."""
-    greater = jnp.mean(pos[:, None] > neg[None, :])
-    return greater + 0.5 * jnp.mean(pos[:, None] == neg[None, :])
-
-
-def average_precision(pos: jax.Array, neg: jax.Array) -> jax.Array:
-    """Mean over positives of the precision at their rank (scikit-learn's definition)."""
-    scores = jnp.concatenate([pos, neg])
-    labels = jnp.concatenate([jnp.ones_like(pos), jnp.zeros_like(neg)])
-    order = jnp.argsort(-scores, stable=True)
-    hits = jnp.cumsum(labels[order])
-    precision = hits / jnp.arange(1, len(scores) + 1)
-    return jnp.sum(precision * labels[order]) / jnp.sum(labels)
-
-
-def f1_score(pred: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
-    """Micro F1 (accuracy) for several classes, F1 of class 1 for two (the paper's code)."""
-    if num_classes > 2:
-        return jnp.mean(pred == labels)
-    tp = jnp.sum((pred == 1) & (labels == 1))
-    return 2 * tp / jnp.maximum(jnp.sum(pred == 1) + jnp.sum(labels == 1), 1)
 
 
 def with_degree_features(features: np.ndarray, edges: np.ndarray, cap: int = 5) -> np.ndarray:

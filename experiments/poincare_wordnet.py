@@ -27,13 +27,8 @@ import geo.optim as go
 from geo.data.hierarchy import Hierarchy, read_edge_file
 from geo.data.splits import listed_edge_split, random_edge_split
 from geo.data.wordnet import load_mammals, load_wordnet_nouns
-from geo.hierarchy_training import (
-    make_epoch,
-    padded_ancestors,
-    ranking_metrics,
-    reconstruction_metrics,
-    training_data,
-)
+from geo.hierarchy_training import make_epoch, padded_ancestors, training_data
+from geo.metrics import ranking_metrics, reconstruction_metrics
 from geo.sweep import check_one_program, settings_without
 from geo.watchdog import beat
 from models.embeddings import SPACES, embedding_space
@@ -45,6 +40,31 @@ PRESETS = {
 }
 OPTIMIZERS = ("rsgd", "radam")
 # Keys whose values may differ between the runs of one compiled program (`geo sweep`).
+DESCRIPTION = "Hyperbolic embeddings of WordNet nouns (Nickel & Kiela 2017, 2018)"
+PRESET_KEYS = ("dataset",)
+CONFIG_HELP = {
+    "dataset": "mammals | nouns | PATH to a (child, parent) TSV/CSV",
+    "manifold": "poincare | lorentz | euclidean | euclidean_param",
+    "optimizer": "rsgd (Nickel & Kiela's sparse RSGD) | radam",
+    "dtype": "float32 | float64",
+    "seed": "seed of the initialization and of the training's randomness",
+    "wordnet_dir": "WordNet 3.0 dict folder for nouns (default /usr/share/wordnet)",
+    "burnin_lr_factor": "learning-rate factor during the burn-in epochs",
+    "init_scale": "initial coordinates uniform in [-init_scale, init_scale]",
+    "eval_every": "epochs between evaluations (0: only at the end)",
+    "checkpoint_every": "epochs between checkpoints (0: only at the end)",
+    "eval_block": "nodes per compiled evaluation block",
+    "progress": "show a progress bar",
+    "test_fraction": "> 0: hold out this fraction of edges for link prediction",
+    "test_edges": "or: a (child, ancestor) file of closure pairs to hold out",
+    "split_seed": "seed of the held-out edge split",
+    "dim": "embedding dimension",
+    "lr": "learning rate",
+    "batch_size": "edges per step",
+    "negatives": "negative samples per edge",
+    "burnin_epochs": "epochs at lr x burnin_lr_factor with negatives drawn by degree",
+    "epochs": "passes over the training data",
+}
 SWEEP_AXES = ("seed", "lr", "init_scale", "burnin_lr_factor")
 # Keys that do not change what is trained; a resumed run may change them.
 _RUNTIME_KEYS = ("progress", "eval_every", "checkpoint_every", "eval_block", "epochs")

@@ -37,6 +37,27 @@ from models.covariance import covariance
 from models.spd import BiMap, LogEig, ReEig
 from models.spd_batchnorm import SPDBatchNorm
 
+DESCRIPTION = "SPDNet with affine / Bures-Wasserstein batch norm on time-series covariances"
+PRESET_KEYS = ("dataset",)
+CONFIG_HELP = {
+    "dataset": "japanese_vowels | basic_motions | PATH.npz",
+    "batchnorm": "none | rbn | bw_rbn | gbw_rbn",
+    "dims": "BiMap output sizes, comma-separated",
+    "shrinkage": "covariance shrinkage towards the scaled identity",
+    "with_mean": "embed the mean: [[S + m m^T, m], [m^T, 1]]",
+    "reeig_eps": "ReEig eigenvalue floor",
+    "optimizer": "radam | rsgd",
+    "lr": "learning rate",
+    "epochs": "passes over the training data",
+    "batch_size": "series per step",
+    "karcher_steps": "Karcher steps of the batch means",
+    "bn_momentum": "momentum of the running means",
+    "power": "matrix-power deformation theta (gbw_rbn)",
+    "learn_power": "train theta too (gbw_rbn)",
+    "seed": "seed of the initialization and of the training's randomness",
+    "baselines": "also run pyriemann's MDM and tangent-space logistic regression",
+    "progress": "show a progress bar",
+}
 SWEEP_AXES = ("seed",)
 BATCHNORMS = {
     "none": None,

@@ -1,6 +1,7 @@
 """The `geo` command line.
 
 geo list
+geo show EXPERIMENT [preset=value ...]
 geo run EXPERIMENT --workdir DIR [key=value ...]
 geo sweep EXPERIMENT --workdir DIR [key=v1,v2,... key=A-B ...]
 
@@ -13,72 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import sys
 
-import ml_collections
-
 from geo import watchdog
-
-
-def _experiment(name: str):
-    from experiments import EXPERIMENTS
-
-    if name not in EXPERIMENTS:
-        raise SystemExit(
-            f"geo: unknown experiment {name!r}; `geo list` shows: {', '.join(EXPERIMENTS)}"
-        )
-    return importlib.import_module(f"experiments.{name}")
-
-
-def _parse_value(key: str, text: str, default):
-    if isinstance(default, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{key}={text!r} is not a boolean (use true or false)")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{key}={text!r} is not an integer") from None
-    if isinstance(default, float):
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{key}={text!r} is not a number") from None
-    return text
-
-
-def split_items(items: list[str]) -> list[tuple[str, str]]:
-    """`key=value` strings as (key, value) pairs; anything else is a ValueError."""
-    pairs = []
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"expected key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        pairs.append((key.strip(), value.strip()))
-    return pairs
-
-
-def build_config(module, overrides: list[str]) -> ml_collections.ConfigDict:
-    """get_config() (with the presets first) plus key=value overrides, checked.
-
-    The presets are chosen by the overrides of the module's `PRESET_KEYS` (default: dataset),
-    passed to `get_config` as keyword arguments.
-    """
-    pairs = split_items(overrides)
-    preset_keys = getattr(module, "PRESET_KEYS", ("dataset",))
-    config = module.get_config(**{k: v for k, v in pairs if k in preset_keys})
-    for key, value in pairs:
-        if key not in config:
-            raise ValueError(
-                f"unknown config key {key!r}; valid keys: {', '.join(sorted(config.keys()))}"
-            )
-        config[key] = _parse_value(key, value, config[key])
-    return config
+from geo.config import build_config, split_items
+from geo.experiment import experiment_modules, load_experiment, show
+from geo.sweep import run_sweep
 
 
 def _add_watchdog_option(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
+    show_parser = sub.add_parser(
+        "show", help="every config key of an experiment: its default and what it does"
+    )
+    show_parser.add_argument("experiment")
+    show_parser.add_argument("presets", nargs="*", help="preset keys, e.g. dataset=nouns")
     run = sub.add_parser("run", help="run an experiment")
     run.add_argument("experiment")
     run.add_argument("--workdir", required=True)
@@ -117,20 +64,30 @@ def main(argv: list[str] | None = None) -> int:
     # Overrides may follow --workdir, which argparse's positional matching does not allow.
     args, extra = parser.parse_known_args(argv)
     unknown = [a for a in extra if "=" not in a or a.startswith("-")]
-    if unknown or (extra and args.command == "list"):
+    if unknown or (extra and args.command in ("list", "show")):
         parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
-    if args.command != "list":
-        args.overrides = list(args.overrides) + extra
-
-    if args.command == "list":
-        from experiments import EXPERIMENTS
-
-        for name, text in EXPERIMENTS.items():
-            print(f"{name:20s} {text}")
-        return 0
+    try:
+        if args.command == "list":
+            for name in experiment_modules():
+                print(f"{name:20s} {load_experiment(name).DESCRIPTION}")
+            return 0
+        module = load_experiment(args.experiment)
+        if args.command == "show":
+            presets = dict(split_items(args.presets))
+            bad = sorted(set(presets) - set(module.PRESET_KEYS))
+            if bad:
+                raise ValueError(
+                    f"geo show takes only the preset keys ({', '.join(module.PRESET_KEYS)}), "
+                    f"got {', '.join(bad)}"
+                )
+            print(show(module, presets), end="")
+            return 0
+    except ValueError as err:
+        print(f"geo: error: {err}", file=sys.stderr)
+        return 2
+    args.overrides = list(args.overrides) + extra
     if args.watchdog < 0:
         raise SystemExit(f"geo: error: --watchdog must be >= 0 seconds, got {args.watchdog:g}")
-    module = _experiment(args.experiment)
     broken = watchdog.broken_jaxlib()
     if broken:
         print(
@@ -143,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _watching(args.watchdog, name):
             if args.command == "sweep":
-                from geo.sweep import run_sweep
-
                 print(run_sweep(module, args.workdir, args.overrides))
                 return 0
             config = build_config(module, args.overrides)

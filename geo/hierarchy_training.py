@@ -1,11 +1,11 @@
-"""Compiled pieces of hierarchy-embedding training: one epoch as one `lax.scan`, and the
-reconstruction metrics of Nickel & Kiela (2017) computed in jitted blocks."""
+"""Compiled hierarchy-embedding training: one epoch as one `lax.scan` (Nickel & Kiela 2017);
+its metrics are in `geo.metrics`."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from functools import partial
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
@@ -15,9 +15,20 @@ import optax
 import geo.optim as go
 from geo.data.hierarchy import Hierarchy
 from geo.shuffle import permutation
-from geo.watchdog import beat
-from models.embeddings import EmbeddingSpace
-from models.nickel_kiela import ranking_loss
+
+
+class TrainableSpace(Protocol):
+    """What `make_epoch` needs of an embedding space (e.g. `models.EmbeddingSpace`).
+
+    Attributes:
+        manifold: the manifold of the table's rows, or None (Euclidean parameters).
+        ranking_loss_and_grad: (rows (..., B, 2 + K, C), valid (..., B, 1 + K), weight
+            (..., B)) -> (per-run losses (...,), gradient with respect to rows).
+    """
+
+    manifold: object
+    ranking_loss_and_grad: Callable
+
 
 _SPARES = 8
 _MISS_RATE = 1e-3
@@ -104,7 +115,7 @@ def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
 
 
 def make_epoch(
-    space: EmbeddingSpace,
+    space: TrainableSpace,
     make_tx: Callable[[jax.Array], optax.GradientTransformation] | None,
     batch_size: int,
     negatives: int,
@@ -161,19 +172,6 @@ def make_epoch(
             weight,
         )
 
-    def loss_and_grads(rows, mask, weight):
-        """Per-run losses (...,) and gradients for rows (..., B, 2 + K, C)."""
-        if space.ranking_loss_and_grad is not None:  # closed form: fewer compiled operations
-            return space.ranking_loss_and_grad(rows, mask, weight)
-
-        def loss_fn(rows):
-            dists = space.dist(rows[..., :1, :], rows[..., 1:, :])
-            per_run = jnp.sum(weight.astype(rows.dtype) * ranking_loss(dists, mask), axis=-1)
-            return jnp.sum(per_run), per_run
-
-        (_, per_run), grads = jax.value_and_grad(loss_fn, has_aux=True)(rows)
-        return per_run, grads
-
     def stacked_epoch(tables, opt_states, data: TrainingData, keys, lrs, burnin: bool):
         runs, n, width = tables.shape
         batches, chunk_keys = jax.vmap(plan, (0, None))(keys, data)  # (R, chunks, ...)
@@ -184,7 +182,7 @@ def make_epoch(
         def step(table, inputs):
             idx, mask, weight = inputs  # (R, B, ...), idx into the stacked table
             rows = table.at[idx].get(mode="clip")
-            per_run, grads = loss_and_grads(rows, mask, weight)
+            per_run, grads = space.ranking_loss_and_grad(rows, mask, weight)
             table = go.sparse_rsgd_step(
                 table,
                 idx.reshape(-1),
@@ -212,7 +210,9 @@ def make_epoch(
             def step(carry, inputs):
                 table, opt_state = carry
                 idx, mask, weight = inputs
-                loss, grads = loss_and_grads(table.at[idx].get(mode="clip"), mask, weight)
+                loss, grads = space.ranking_loss_and_grad(
+                    table.at[idx].get(mode="clip"), mask, weight
+                )
                 table, opt_state = go.sparse_row_update(
                     tx,
                     table,
@@ -236,125 +236,3 @@ def make_epoch(
 
     epoch = stacked_epoch if make_tx is None else tx_epoch
     return jax.jit(epoch, static_argnames="burnin", donate_argnums=(0, 1))
-
-
-def _closer_counts(s, d):
-    """(B, W) number of entries of d (B, M) strictly below each sorted s (B, W).
-
-    where = how many s values are <= d; an entry is below s_k iff where <= k, so one
-    histogram of `where` and its cumulative sum give every count without a sort of d.
-    """
-    block, width = s.shape
-    where = jax.vmap(lambda row_s, row_d: jnp.searchsorted(row_s, row_d, side="right"))(s, d)
-    seg = (jnp.arange(block)[:, None] * (width + 1) + where).reshape(-1)
-    hist = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=block * (width + 1))
-    return jnp.cumsum(hist.reshape(block, width + 1), axis=1)[:, :width]
-
-
-@partial(jax.jit, static_argnames=("space", "block", "capacity"))
-def _metrics_block(space: EmbeddingSpace, table, query, exclude, start, block: int, capacity: int):
-    """(sum of ranks, number of ranks, sum of APs, children with queries) for one block."""
-    n, width = table.shape[0], query.shape[1]
-    u = start + jnp.arange(block)
-    live = u < n
-    uc = jnp.minimum(u, n - 1)
-    rows = jnp.arange(block)[:, None]
-    x = table[uc]
-    q = jax.lax.dynamic_slice_in_dim(query, start, block)
-    is_q = (q >= 0) & live[:, None]
-    q_dist = space.dist(x[:, None, :], table[jnp.maximum(q, 0)]).astype(jnp.float32)
-    s = jnp.sort(jnp.where(is_q, q_dist, jnp.inf), 1)
-    s_max = jnp.max(jnp.where(is_q, q_dist, -jnp.inf), 1)
-    ex = jax.lax.dynamic_slice_in_dim(exclude, start, block)
-    drop = jnp.concatenate([uc[:, None], jnp.where(ex >= 0, ex, n)], 1)  # self + excluded
-
-    def competitors(values):  # (B, N) with u and its excluded nodes at +inf
-        return values.at[rows, drop].set(jnp.inf, mode="drop")
-
-    def exact():
-        d = space.dist(x[:, None, :], table[None, :, :]).astype(jnp.float32)
-        return _closer_counts(s, competitors(d))
-
-    if space.dist_lower_bound is None or not 0 < 8 * capacity <= n:  # small: exact is cheap
-        closer = exact()
-    else:
-        # Only competitors with lower bound < s_max can be closer than a queried node. When
-        # every child of the block has at most CAPACITY of them, their exact distances are
-        # all that is needed; otherwise this block takes the exact pass over every node.
-        bound = competitors(space.dist_lower_bound(x, table).astype(jnp.float32))
-        need = jnp.max(jnp.sum(bound < s_max[:, None], axis=1))
-
-        def screened():
-            neg_bound, idx = jax.lax.top_k(-bound, capacity)
-            d = space.dist(x[:, None, :], table[idx]).astype(jnp.float32)
-            return _closer_counts(s, jnp.where(jnp.isinf(neg_bound), jnp.inf, d))
-
-        closer = jax.lax.cond(need <= capacity, screened, exact)
-    k = jnp.arange(width)[None, :]
-    count = jnp.sum(is_q, axis=1)
-    valid = k < count[:, None]
-    ranks = jnp.where(valid, closer + 1, 0)
-    precision = jnp.where(valid, (k + 1) / (closer + k + 1.0), 0.0)
-    ap = jnp.sum(precision, 1) / jnp.maximum(count, 1)
-    return jnp.stack(
-        [jnp.sum(ranks), jnp.sum(count), jnp.sum(jnp.where(count > 0, ap, 0.0)), jnp.sum(count > 0)]
-    ).astype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
-
-
-def _pad_rows(ids: jax.Array, rows: int) -> jax.Array:
-    return jnp.concatenate([ids, jnp.full((rows - ids.shape[0], ids.shape[1]), -1, jnp.int32)])
-
-
-def ranking_metrics(
-    space: EmbeddingSpace,
-    table: jax.Array,
-    query: jax.Array,
-    exclude: jax.Array | None = None,
-    block: int = 512,
-    capacity: int = 512,
-) -> dict[str, float]:
-    """Mean rank and MAP of each node's `query` nodes among the nodes it is not linked to.
-
-    Nickel & Kiela (2017), Sec. 4.1: for child u and each queried ancestor v, rank(v) = 1 + the
-    number of competitors w (w != u, w not in exclude[u]) with d(u, w) < d(u, v); the
-    precision at v is (queried nodes no farther than v) / (those + competitors closer than v);
-    MAP averages the mean precision over nodes with queries. Reconstruction queries every
-    ancestor and excludes them all; link prediction queries the held-out ancestors and
-    excludes all true ancestors (the filtered setting). Per block of children: distances to
-    every node, the sorted query distances, and one histogram of where every competitor falls
-    among them give every count without a full sort. On large tables (N >= 8 capacity),
-    where the space has a cheap lower bound of its distance (one matrix product), a block
-    first screens the nodes: if no child has more than `capacity` nodes whose bound is below
-    its farthest queried node, only those get exact distances (the same counts, computed on
-    far fewer nodes); otherwise the block takes the exact pass over every node. The block
-    function compiles once per (space, shapes), not once per call.
-
-    Args:
-        table: (N, D) embeddings.
-        query: (N, Q) ids to rank, padded with -1.
-        exclude: (N, X) ids that are not competitors, padded with -1 (default: `query`).
-        block: children per compiled block.
-        capacity: competitors per child kept by the screen (0: always the exact pass).
-    """
-    exclude = query if exclude is None else exclude
-    n = query.shape[0]
-    num_blocks = -(-n // block)
-    query, exclude = _pad_rows(query, num_blocks * block), _pad_rows(exclude, num_blocks * block)
-    totals = np.zeros(4)
-    for b in range(num_blocks):
-        part = _metrics_block(space, table, query, exclude, b * block, block, capacity)
-        totals += np.asarray(part, np.float64)
-        beat(f"evaluation block {b + 1} of {num_blocks}")
-    rank_sum, num_ranks, ap_sum, num_children = totals
-    return {"mean_rank": rank_sum / max(num_ranks, 1), "map": ap_sum / max(num_children, 1)}
-
-
-def reconstruction_metrics(
-    space: EmbeddingSpace, table: jax.Array, ancestors: jax.Array, block: int = 512
-) -> dict[str, float]:
-    """`ranking_metrics` of every ancestor among the non-ancestors (Nickel & Kiela 2017).
-
-    Args:
-        table: (N, D) embeddings; ancestors: (N, A) ids padded with -1.
-    """
-    return ranking_metrics(space, table, ancestors, ancestors, block)

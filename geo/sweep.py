@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geo.config import build_config, check_keys, split_items
+
 _RANGE = re.compile(r"^(-?\d+)-(-?\d+)$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
 
@@ -42,15 +44,9 @@ def expand_values(key: str, text: str, default) -> list[str]:
 
 def sweep_grid(module, items: list[str]) -> tuple[list[str], list[list[str]]]:
     """(swept keys, one override list per run) for `key=values` items."""
-    from geo.cli import split_items
-
     defaults = module.get_config()
     pairs = split_items(items)
-    for key, _ in pairs:
-        if key not in defaults:
-            raise ValueError(
-                f"unknown config key {key!r}; valid keys: {', '.join(sorted(defaults.keys()))}"
-            )
+    check_keys(defaults, [k for k, _ in pairs])
     # A key given twice keeps its last values, as `geo run` does.
     options = [(k, expand_values(k, v, defaults[k])) for k, v in dict(pairs).items()]
     swept = [k for k, values in options if len(values) > 1]
@@ -95,7 +91,7 @@ def _run_name(overrides: list[str], swept: list[str]) -> str:
 
 def _program_groups(module, configs) -> list[list[int]]:
     """Indices of runs batched together: equal in everything but the module's SWEEP_AXES."""
-    axes = getattr(module, "SWEEP_AXES", ())
+    axes = module.SWEEP_AXES
     groups: dict[str, list[int]] = {}
     for i, config in enumerate(configs):
         shared = settings_without(config, axes)
@@ -124,8 +120,6 @@ def summarize(rows: list[dict], swept: list[str], metrics: list[str]) -> str:
 
 def run_sweep(module, workdir: str | Path, items: list[str]) -> str:
     """Run the grid, write sweep.csv and sweep.md under `workdir`; returns the markdown."""
-    from geo.cli import build_config
-
     swept, grid = sweep_grid(module, items)
     configs = [build_config(module, overrides) for overrides in grid]
     for config in configs:  # every bad value is reported before any training
@@ -134,16 +128,12 @@ def run_sweep(module, workdir: str | Path, items: list[str]) -> str:
     workdir = Path(workdir)
     results: list[dict | None] = [None] * len(configs)
     groups = _program_groups(module, configs)
-    batched = hasattr(module, "train_and_evaluate_many")
     for g, members in enumerate(groups):
-        if batched:
-            outs = module.train_and_evaluate_many(
-                [configs[i] for i in members],
-                [workdir / names[i] for i in members],
-                state_dir=workdir / "programs" / f"program-{g:03d}",
-            )
-        else:
-            outs = [module.train_and_evaluate(configs[i], workdir / names[i]) for i in members]
+        outs = module.train_and_evaluate_many(
+            [configs[i] for i in members],
+            [workdir / names[i] for i in members],
+            state_dir=workdir / "programs" / f"program-{g:03d}",
+        )
         for i, out in zip(members, outs, strict=True):
             results[i] = out
 

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifolds._numerics import safe_sqrt
+from manifolds.frechet_mean import frechet_mean, weighted_sum
+from manifolds.numerics import safe_sqrt
 
 Array = jnp.ndarray
 
@@ -145,9 +146,26 @@ class Manifold:
 
     def frechet_mean(self, x, weights=None, **kwargs):
         """Weighted Frechet (Karcher) mean over the axis before the point axes; see frechet_mean."""
-        from manifolds.frechet_mean import frechet_mean
-
         return frechet_mean(self, x, weights, **kwargs)
+
+    # Hooks of `frechet_mean` (w: normalized weights (..., N); the N points on `point_axis`).
+    def mean_closed_form(self, x: Array, w: Array) -> Array | None:
+        """The mean in closed form, or None to run the Karcher flow."""
+        return None
+
+    def karcher_start(self, x: Array, w: Array, point_axis: int) -> Array:
+        """The Karcher flow's first iterate: the first point."""
+        return jnp.take(x, 0, axis=point_axis)
+
+    def karcher_step(self, m: Array, x: Array, w: Array, point_axis: int, memory):
+        """(m <- exp_m(sum_i w_i log_m(x_i)), the largest gradient norm, memory) (Pennec 2006,
+        Alg. 1); `memory` is what `karcher_memory` started and the last step returned."""
+        v = weighted_sum(w, self.logmap(jnp.expand_dims(m, point_axis), x), self.ndim)
+        return self.expmap(m, v), jnp.max(self.norm(m, v)), memory
+
+    def karcher_memory(self, m0: Array):
+        """The state a `karcher_step` carries between steps (None: none)."""
+        return None
 
     def point_shape_error(self, shape: tuple[int, ...]) -> str | None:
         """A reason if `shape`'s trailing axes cannot hold a point, else None."""

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from manifolds.base import Array, Manifold, manifold_dataclass
+from manifolds.frechet_mean import weighted_sum
 
 
 @manifold_dataclass()
@@ -27,6 +28,9 @@ class Euclidean(Manifold):
 
     def proj(self, x: Array) -> Array:
         return x
+
+    def mean_closed_form(self, x: Array, w: Array) -> Array:
+        return weighted_sum(w, x, self.ndim)
 
     def proju(self, x: Array, u: Array) -> Array:
         return u

@@ -10,12 +10,15 @@ first have the Barzilai-Borwein length (Iannazzo & Porcelli 2018), unless `diffe
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 
-from manifolds.base import Array, Manifold
-from manifolds.euclidean import Euclidean
+if TYPE_CHECKING:  # the manifolds import this module; it only calls their methods
+    from manifolds.base import Manifold
+
+Array = jnp.ndarray
 
 
 def _normalized(weights, x, ndim):
@@ -28,7 +31,8 @@ def _normalized(weights, x, ndim):
     return weights / jnp.sum(weights, axis=-1, keepdims=True)
 
 
-def _weighted_sum(w, v, ndim):
+def weighted_sum(w: Array, v: Array, ndim: int) -> Array:
+    """sum_i w_i v_i over the axis before the `ndim` point axes; w (..., N)."""
     return jnp.sum(w.reshape(w.shape + (1,) * ndim) * v, axis=-ndim - 1)
 
 
@@ -81,34 +85,16 @@ def frechet_mean(
 
 @functools.partial(jax.jit, static_argnames=("tol", "max_iter", "differentiable"))
 def _compiled_mean(manifold, x, w, init, tol, max_iter, differentiable):
-    from manifolds.spd import SPD, expm_sym, logm
-
-    ndim = manifold.ndim
-    if isinstance(manifold, Euclidean):
-        return _weighted_sum(w, x, ndim)
-    if isinstance(manifold, SPD) and manifold.metric == "log_euclidean":
-        return expm_sym(_weighted_sum(w, logm(x), ndim))
-    if isinstance(manifold, SPD) and manifold.metric == "log_cholesky":
-        return _log_cholesky_mean(x, w)
-
-    point_axis = x.ndim - ndim - 1
-
-    affine = isinstance(manifold, SPD) and manifold.metric == "affine"
+    closed_form = manifold.mean_closed_form(x, w)
+    if closed_form is not None:
+        return closed_form
+    point_axis = x.ndim - manifold.ndim - 1
+    m0 = manifold.karcher_start(x, w, point_axis) if init is None else jnp.asarray(init, x.dtype)
 
     def step(m, memory=None):
         """(next m, the largest gradient norm, memory for the next step)."""
-        if affine:
-            return _affine_karcher_step(m, x, w, point_axis, memory)
-        logs = manifold.logmap(jnp.expand_dims(m, point_axis), x)
-        v = _weighted_sum(w, logs, ndim)
-        return manifold.expmap(m, v), jnp.max(manifold.norm(m, v)), memory
+        return manifold.karcher_step(m, x, w, point_axis, memory)
 
-    if init is not None:
-        m0 = jnp.asarray(init, x.dtype)
-    elif isinstance(manifold, SPD):
-        m0 = _weighted_sum(w, x, ndim)  # SPD, and far closer than any one point
-    else:
-        m0 = jnp.take(x, 0, axis=point_axis)
     if differentiable:
         return jax.lax.fori_loop(0, max_iter, lambda _, m: step(m)[0], m0)
 
@@ -126,48 +112,5 @@ def _compiled_mean(manifold, x, w, init, tol, max_iter, differentiable):
         return i + 1, m, new_err, err, memory
 
     inf = jnp.asarray(jnp.inf, x.dtype)
-    # The affine steps remember the last step and gradient (zero: the first step is 1).
-    memory = (jnp.zeros_like(m0), jnp.zeros_like(m0)) if affine else None
-    start = (0, m0, jnp.asarray(jnp.finfo(x.dtype).max), inf, memory)
+    start = (0, m0, jnp.asarray(jnp.finfo(x.dtype).max), inf, manifold.karcher_memory(m0))
     return jax.lax.while_loop(cond, body, start)[1]
-
-
-def _affine_karcher_step(m, x, w, point_axis, memory=None):
-    """One affine Karcher step in whitened coordinates (Pennec 2006, eq. 9).
-
-    J = sum_i w_i logm(M^-1/2 X_i M^-1/2), M <- M^1/2 expm(t J) M^1/2; ||J||_F is the
-    gradient's affine norm. Whitening once per step saves the per-point M^1/2 (.) M^1/2 of
-    logmap. Without `memory`, t = 1. With `memory` = (last step S, last gradient G), t is the
-    Barzilai-Borwein length <S, S> / <S, G - J> (Iannazzo & Porcelli 2018, with the
-    whitened coordinates of successive points identified), kept in [0.1, 1] and 1 where
-    <S, G - J> <= 0 (the first step). The Hessian of the Karcher cost is at least the
-    identity, so 1 is never too short; where the data are spread, the unit step overshoots
-    and the flow slows to a crawl (10k 16 x 16 Wishart matrices with 16 degrees of freedom:
-    16 iterations to 1e-8 with t = 1, 6 with this length).
-    """
-    from manifolds._linalg import sym
-    from manifolds.spd import expm_sym, invsqrtm, logm, sqrtm
-
-    root, inv_root = sqrtm(m), invsqrtm(m)
-    whitened = jnp.expand_dims(inv_root, point_axis) @ x @ jnp.expand_dims(inv_root, point_axis)
-    j = _weighted_sum(w, logm(sym(whitened)), 2)
-    length = jnp.ones(j.shape[:-2] + (1, 1), j.dtype)
-    if memory is not None:
-        last_step, last_grad = memory
-        ss = jnp.sum(last_step * last_step, axis=(-2, -1), keepdims=True)
-        sy = jnp.sum(last_step * (last_grad - j), axis=(-2, -1), keepdims=True)
-        length = jnp.where(sy > 0, jnp.clip(ss / jnp.where(sy > 0, sy, 1), 0.1, 1.0), 1.0)
-        memory = (length * j, j)
-    new = root @ expm_sym(length * j) @ root
-    err = jnp.max(jnp.sqrt(jnp.sum(j * j, axis=(-2, -1))))
-    return sym(new), err, memory
-
-
-def _log_cholesky_mean(x, w):
-    chol = jnp.linalg.cholesky(x)
-    lower = jnp.tril(chol, -1)
-    log_diag = jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1))
-    mean_lower = _weighted_sum(w, lower, 2)
-    mean_diag = jnp.exp(jnp.sum(w[..., None] * log_diag, axis=-2))
-    mean = mean_lower + mean_diag[..., None, :] * jnp.eye(x.shape[-1], dtype=x.dtype)
-    return mean @ jnp.swapaxes(mean, -1, -2)

@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from manifolds._linalg import matrix_function, trace_function, transpose
-from manifolds._numerics import safe_sqrt
 from manifolds.base import Array, manifold_dataclass
+from manifolds.linalg import matrix_function, trace_function, transpose
+from manifolds.numerics import safe_sqrt
 from manifolds.stiefel import Stiefel, polar
 
 _CUTOFF = 1e-3

@@ -2,15 +2,15 @@
 
 Ganea, Becigneul & Hofmann, "Hyperbolic Neural Networks" (NeurIPS 2018), Sec. 2-3; the
 ball has curvature -c, points are vectors (..., n). Every function is finite in float32 at
-the origin and next to the boundary (series branches and clamps of `manifolds._numerics`).
+the origin and next to the boundary (series branches and clamps of `manifolds.numerics`).
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-from manifolds._numerics import MIN_NORM, artanh_div, clamp_min, safe_norm, tanh_div
 from manifolds.base import Array, require_curvature
+from manifolds.numerics import MIN_NORM, artanh_div, clamp_min, safe_norm, tanh_div
 from manifolds.poincare import conformal_factor, mobius_add, project_to_ball
 
 

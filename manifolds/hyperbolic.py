@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from manifolds._numerics import (
+from manifolds.base import Array, require_curvature
+from manifolds.numerics import (
     MIN_NORM,
     arcosh1p,
     artanh_div,
@@ -20,7 +21,6 @@ from manifolds._numerics import (
     sinhc,
     tanh_div,
 )
-from manifolds.base import Array, require_curvature
 
 
 def _sq(x):

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifolds._numerics import arcosh1p, safe_norm, safe_sqrt, sinhc, tiny
 from manifolds.base import Array, Manifold, manifold_dataclass, require_positive
+from manifolds.numerics import arcosh1p, safe_norm, safe_sqrt, sinhc, tiny
 
 
 def lorentz_inner(u: Array, v: Array, keepdims: bool = False) -> Array:

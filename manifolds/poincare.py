@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifolds._numerics import (
+from manifolds.base import Array, Manifold, manifold_dataclass, require_positive
+from manifolds.numerics import (
     MIN_NORM,
     arcosh1p,
     artanh_div,
@@ -21,7 +22,6 @@ from manifolds._numerics import (
     safe_norm,
     tanh_div,
 )
-from manifolds.base import Array, Manifold, manifold_dataclass, require_positive
 
 
 def _dot(x, y):

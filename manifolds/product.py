@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from manifolds._numerics import safe_sqrt
 from manifolds.base import Manifold, manifold_dataclass
+from manifolds.numerics import safe_sqrt
 
 
 @manifold_dataclass(data_fields=("factors",))

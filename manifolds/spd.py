@@ -7,7 +7,7 @@
 - "log_cholesky": Lin, "Riemannian Geometry of Symmetric Positive Definite Matrices via
   Cholesky Decomposition" (SIMAX 2019).
 
-Every matrix function goes through `manifolds._linalg`, whose derivatives stay correct for
+Every matrix function goes through `manifolds.linalg`, whose derivatives stay correct for
 repeated eigenvalues (the identity included).
 """
 
@@ -19,18 +19,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifolds._linalg import (
+from manifolds.base import Array, Manifold, manifold_dataclass
+from manifolds.frechet_mean import weighted_sum
+from manifolds.linalg import (
+    expm_sym,
     frechet_derivative,
     gram_function,
     gram_trace_function,
+    invsqrtm,
+    logm,
     lyapunov,
     matrix_function,
+    sqrtm,
     sym,
     trace_function,
     transpose,
 )
-from manifolds._numerics import safe_sqrt
-from manifolds.base import Array, Manifold, manifold_dataclass
+from manifolds.numerics import safe_sqrt
 
 METRICS = ("affine", "log_euclidean", "bures_wasserstein", "log_cholesky")
 # Up to this condition number, float32 dist / logmap / expmap of every metric are finite with
@@ -42,34 +47,10 @@ def _log_squared(w):
     return jnp.log(w) ** 2
 
 
-def _inv_sqrt(w):
-    return 1 / jnp.sqrt(w)
-
-
 @functools.cache
-def _clamp_below(floor: float):
+def clamp_below(floor: float):
     """w -> max(w, floor), one function object per floor so traces are reused."""
     return lambda w: jnp.maximum(w, floor)
-
-
-def sqrtm(p: Array) -> Array:
-    """Principal square root of SPD matrices (..., n, n)."""
-    return matrix_function(p, jnp.sqrt)
-
-
-def invsqrtm(p: Array) -> Array:
-    """Inverse principal square root of SPD matrices (..., n, n)."""
-    return matrix_function(p, _inv_sqrt)
-
-
-def logm(p: Array) -> Array:
-    """Principal matrix logarithm of SPD matrices (..., n, n)."""
-    return matrix_function(p, jnp.log)
-
-
-def expm_sym(s: Array) -> Array:
-    """Matrix exponential of symmetric matrices (..., n, n)."""
-    return matrix_function(s, jnp.exp, 1.0)
 
 
 def _frob(a, b):
@@ -332,6 +313,44 @@ _TABLE = {
 }
 
 
+def _affine_karcher_step(m, x, w, point_axis, memory=None):
+    """One affine Karcher step in whitened coordinates (Pennec 2006, eq. 9).
+
+    J = sum_i w_i logm(M^-1/2 X_i M^-1/2), M <- M^1/2 expm(t J) M^1/2; ||J||_F is the
+    gradient's affine norm. Whitening once per step saves the per-point M^1/2 (.) M^1/2 of
+    logmap. Without `memory`, t = 1. With `memory` = (last step S, last gradient G), t is the
+    Barzilai-Borwein length <S, S> / <S, G - J> (Iannazzo & Porcelli 2018, with the
+    whitened coordinates of successive points identified), kept in [0.1, 1] and 1 where
+    <S, G - J> <= 0 (the first step). The Hessian of the Karcher cost is at least the
+    identity, so 1 is never too short; where the data are spread, the unit step overshoots
+    and the flow slows to a crawl (10k 16 x 16 Wishart matrices with 16 degrees of freedom:
+    16 iterations to 1e-8 with t = 1, 6 with this length).
+    """
+    root, inv_root = sqrtm(m), invsqrtm(m)
+    whitened = jnp.expand_dims(inv_root, point_axis) @ x @ jnp.expand_dims(inv_root, point_axis)
+    j = weighted_sum(w, logm(sym(whitened)), 2)
+    length = jnp.ones(j.shape[:-2] + (1, 1), j.dtype)
+    if memory is not None:
+        last_step, last_grad = memory
+        ss = jnp.sum(last_step * last_step, axis=(-2, -1), keepdims=True)
+        sy = jnp.sum(last_step * (last_grad - j), axis=(-2, -1), keepdims=True)
+        length = jnp.where(sy > 0, jnp.clip(ss / jnp.where(sy > 0, sy, 1), 0.1, 1.0), 1.0)
+        memory = (length * j, j)
+    new = root @ expm_sym(length * j) @ root
+    err = jnp.max(jnp.sqrt(jnp.sum(j * j, axis=(-2, -1))))
+    return sym(new), err, memory
+
+
+def _log_cholesky_mean(x, w):
+    chol = jnp.linalg.cholesky(x)
+    lower = jnp.tril(chol, -1)
+    log_diag = jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1))
+    mean_lower = weighted_sum(w, lower, 2)
+    mean_diag = jnp.exp(jnp.sum(w[..., None] * log_diag, axis=-2))
+    mean = mean_lower + mean_diag[..., None, :] * jnp.eye(x.shape[-1], dtype=x.dtype)
+    return mean @ jnp.swapaxes(mean, -1, -2)
+
+
 @manifold_dataclass()
 class SPD(Manifold):
     """n x n symmetric positive definite matrices; points (..., n, n).
@@ -370,7 +389,7 @@ class SPD(Manifold):
     def proj(self, x: Array, min_eig: float | None = None) -> Array:
         """Symmetrize and clamp eigenvalues to at least `min_eig` (default: dtype-scaled)."""
         floor = min_eig if min_eig is not None else 100 * float(jnp.finfo(x.dtype).eps)
-        return matrix_function(sym(x), _clamp_below(floor))
+        return matrix_function(sym(x), clamp_below(floor))
 
     def proju(self, x: Array, u: Array) -> Array:
         return sym(u)
@@ -399,6 +418,25 @@ class SPD(Manifold):
 
     def dist(self, x: Array, y: Array) -> Array:
         return self._op("dist")(x, y)
+
+    def mean_closed_form(self, x: Array, w: Array) -> Array | None:
+        if self.metric == "log_euclidean":
+            return expm_sym(weighted_sum(w, logm(x), 2))
+        if self.metric == "log_cholesky":  # Lin 2019, Prop. 11
+            return _log_cholesky_mean(x, w)
+        return None
+
+    def karcher_start(self, x: Array, w: Array, point_axis: int) -> Array:
+        return weighted_sum(w, x, 2)  # SPD, and far closer than any one point
+
+    def karcher_step(self, m, x, w, point_axis, memory):
+        if self.metric == "affine":
+            return _affine_karcher_step(m, x, w, point_axis, memory)
+        return super().karcher_step(m, x, w, point_axis, memory)
+
+    def karcher_memory(self, m0: Array):
+        # The affine steps remember the last step and gradient (zero: the first step is 1).
+        return (jnp.zeros_like(m0), jnp.zeros_like(m0)) if self.metric == "affine" else None
 
     def _batch_of(self, shape, method: str) -> tuple[int, ...]:
         """The batch axes of a full point shape (..., n, n), as every manifold takes it."""

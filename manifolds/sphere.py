@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifolds._numerics import MIN_NORM, clamp_min, safe_norm, sinc
 from manifolds.base import Array, Manifold, manifold_dataclass
+from manifolds.numerics import MIN_NORM, clamp_min, safe_norm, sinc
 
 
 def sphere_dist(x: Array, y: Array) -> Array:

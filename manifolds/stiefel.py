@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manifolds._linalg import matrix_function, sym, transpose
-from manifolds._numerics import eps
 from manifolds.base import Array, Manifold, manifold_dataclass
+from manifolds.linalg import matrix_function, sym, transpose
+from manifolds.numerics import eps
 
 
 def polar(x: Array) -> Array:

@@ -19,9 +19,9 @@ from flax import nnx
 
 from geo.optim import ManifoldParam
 from manifolds import Lorentz, Manifold, PoincareBall, euclidean_param_dist
-from manifolds._numerics import MIN_NORM, arcosh1p, clamp_min, safe_norm
 from manifolds.hyperbolic import euclidean_param_to_poincare, lorentz_to_poincare
-from models.nickel_kiela import poincare_ranking_loss_and_grad
+from manifolds.numerics import MIN_NORM, arcosh1p, clamp_min, safe_norm
+from models.nickel_kiela import poincare_ranking_loss_and_grad, ranking_loss
 
 SPACES = ("poincare", "lorentz", "euclidean", "euclidean_param")
 
@@ -38,9 +38,10 @@ class EmbeddingSpace:
         to_poincare: rows -> Poincare-ball points (for plots).
         dist_lower_bound: (B, C), (N, C) -> (B, N) values <= the computed `dist` of every
             pair, through one matrix product (a fast screen for evaluation), or None.
-        ranking_loss_and_grad: the Nickel & Kiela loss of rows and its gradient in closed
-            form, (rows, valid, weight) -> (loss, grad) as in
-            `models.nickel_kiela.poincare_ranking_loss_and_grad`, or None (autodiff).
+        ranking_loss_and_grad: the Nickel & Kiela loss of rows and its gradient,
+            (rows, valid, weight) -> (loss, grad) as in
+            `models.nickel_kiela.poincare_ranking_loss_and_grad` (closed form); None builds
+            it by autodiff of `dist`.
     """
 
     name: str
@@ -51,12 +52,33 @@ class EmbeddingSpace:
     dist_lower_bound: Callable[[jax.Array, jax.Array], jax.Array] | None = None
     ranking_loss_and_grad: Callable | None = None
 
+    def __post_init__(self):
+        if self.ranking_loss_and_grad is None:
+            object.__setattr__(self, "ranking_loss_and_grad", autodiff_ranking_loss(self.dist))
+
     def init(self, key: jax.Array, num_nodes: int, dim: int, scale: float, dtype) -> jax.Array:
         """Nickel & Kiela's initialization: uniform in [-scale, scale] near the origin."""
         rows = jax.random.uniform(key, (num_nodes, dim), dtype, -scale, scale)
         if self.name == "lorentz":
             rows = self.manifold.proj(jnp.concatenate([jnp.zeros((num_nodes, 1), dtype), rows], -1))
         return rows
+
+
+def autodiff_ranking_loss(dist: Callable) -> Callable:
+    """(rows, valid, weight) -> (per-run losses, gradient) of the ranking loss of `dist`, by
+    autodiff: rows (..., B, 2 + K, C) hold (child, ancestor, K negatives), valid (..., B, 1 + K)
+    marks real candidates, weight (..., B) averages over the real edges."""
+
+    def loss_and_grad(rows, valid, weight):
+        def loss_fn(rows):
+            dists = dist(rows[..., :1, :], rows[..., 1:, :])
+            per_run = jnp.sum(weight.astype(rows.dtype) * ranking_loss(dists, valid), axis=-1)
+            return jnp.sum(per_run), per_run
+
+        (_, per_run), grads = jax.value_and_grad(loss_fn, has_aux=True)(rows)
+        return per_run, grads
+
+    return loss_and_grad
 
 
 def _euclidean_dist(x, y):

@@ -21,8 +21,8 @@ from flax import nnx
 
 from geo.optim import ManifoldParam
 from manifolds import Grassmann, Stiefel
-from manifolds._linalg import sym, transpose
-from manifolds._numerics import eps, safe_norm
+from manifolds.linalg import sym, transpose
+from manifolds.numerics import eps, safe_norm
 
 
 class FRMap(nnx.Module):

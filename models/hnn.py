@@ -26,7 +26,6 @@ from flax import nnx
 from jax.experimental import checkify
 
 from manifolds import Lorentz, PoincareBall
-from manifolds._numerics import MIN_NORM, clamp_min, safe_norm
 from manifolds.checked import check_curvature, check_point
 from manifolds.gyrovector import (
     expmap0,
@@ -35,6 +34,7 @@ from manifolds.gyrovector import (
     poincare_fc,
     poincare_mlr_logits,
 )
+from manifolds.numerics import MIN_NORM, clamp_min, safe_norm
 
 _glorot = nnx.initializers.xavier_uniform()
 

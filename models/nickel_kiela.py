@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from manifolds._numerics import MIN_NORM
+from manifolds.numerics import MIN_NORM
 
 
 def ranking_loss(dists: jax.Array, valid: jax.Array | None = None) -> jax.Array:

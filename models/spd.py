@@ -5,7 +5,7 @@ Huang & Van Gool, "A Riemannian Network for SPD Matrix Learning" (AAAI 2017):
 - `ReEig`: U max(eps I, S) U^T, the SPD rectifier (eq. 3);
 - `LogEig`: U log(S) U^T, flattened for a Euclidean classifier (eq. 6); `ExpEig` its inverse.
 
-Every eigenvalue function goes through `manifolds._linalg.matrix_function`, whose
+Every eigenvalue function goes through `manifolds.linalg.matrix_function`, whose
 Daleckii-Krein derivative stays finite for repeated eigenvalues (the identity included),
 where the textbook 1 / (s_i - s_j) backward of SPDNet divides by zero.
 
@@ -23,8 +23,8 @@ from flax import nnx
 
 from geo.optim import ManifoldParam
 from manifolds import SPD, Stiefel
-from manifolds._linalg import matrix_function, sym, transpose
-from manifolds.spd import _clamp_below, expm_sym, logm
+from manifolds.linalg import matrix_function, sym, transpose
+from manifolds.spd import clamp_below, expm_sym, logm
 
 
 def _raise_if_not_spd(x: np.ndarray, where: str, atol: float) -> None:
@@ -92,7 +92,7 @@ class ReEig(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         if self.checked:
             check_spd(x, "ReEig")
-        return matrix_function(sym(x), _clamp_below(self.eps))
+        return matrix_function(sym(x), clamp_below(self.eps))
 
 
 def triu_vector(s: jax.Array) -> jax.Array:

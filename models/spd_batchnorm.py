@@ -32,7 +32,7 @@ from flax import nnx
 
 from geo.optim import ManifoldParam
 from manifolds import SPD, frechet_mean
-from manifolds._linalg import sym
+from manifolds.linalg import sym
 from manifolds.spd import expm_sym, invsqrtm, logm, sqrtm
 
 GEOMETRIES = ("affine", "bures_wasserstein", "generalized_bw")

@@ -19,7 +19,8 @@ import pytest
 from experiments import poincare_wordnet
 from geo.cli import build_config, main
 from geo.data.hierarchy import read_edge_file
-from geo.hierarchy_training import reconstruction_metrics, training_data
+from geo.hierarchy_training import training_data
+from geo.metrics import reconstruction_metrics
 from models.embeddings import embedding_space
 
 

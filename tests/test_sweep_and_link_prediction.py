@@ -15,7 +15,8 @@ from experiments import poincare_wordnet
 from geo.cli import main
 from geo.data.hierarchy import read_edge_file
 from geo.data.splits import listed_edge_split, random_edge_split
-from geo.hierarchy_training import padded_ancestors, ranking_metrics
+from geo.hierarchy_training import padded_ancestors
+from geo.metrics import ranking_metrics
 from geo.sweep import expand_values, sweep_grid
 from models.embeddings import embedding_space
 from tests.test_poincare_wordnet import toy_hierarchy

@@ -100,18 +100,21 @@ def test_geo_run_stops_a_stalled_experiment(tmp_path):
         f"""
         import sys, types
         import ml_collections
-        import experiments
-        from geo import cli
+        from geo import cli, experiment
         from geo.watchdog import beat
 
         module = types.ModuleType("experiments.stalls")
         module.get_config = lambda: ml_collections.ConfigDict({{"seed": 0}})
+        module.DESCRIPTION = "an experiment whose step never finishes"
+        module.PRESET_KEYS, module.SWEEP_AXES, module.CONFIG_HELP = (), (), {{}}
+        module.validate = lambda config: None
+        module.train_and_evaluate_many = lambda configs, workdirs, state_dir: []
         def train_and_evaluate(config, workdir):
             beat("compilation")
             stalled_step(jnp.ones(3)).block_until_ready()
         module.train_and_evaluate = train_and_evaluate
         sys.modules["experiments.stalls"] = module
-        experiments.EXPERIMENTS["stalls"] = "an experiment whose step never finishes"
+        experiment.register("stalls", "experiments.stalls")
         sys.exit(cli.main(["run", "stalls", "--workdir", {str(tmp_path)!r}, "--watchdog", "1"]))
         """
     )

@@ -9,7 +9,7 @@ import pytest
 
 import manifolds as mf
 from manifolds import Lorentz, PoincareBall
-from manifolds._numerics import arcosh1p
+from manifolds.numerics import arcosh1p
 
 F64 = jnp.float64
 

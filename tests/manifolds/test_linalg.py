@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from manifolds._linalg import frechet_derivative, lyapunov, matrix_function, trace_function
+from manifolds.linalg import frechet_derivative, lyapunov, matrix_function, trace_function
 
 F64 = jnp.float64
 

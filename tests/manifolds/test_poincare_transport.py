@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from manifolds import PoincareBall
-from manifolds._numerics import ball_margin
+from manifolds.numerics import ball_margin
 from manifolds.poincare import conformal_factor, gyration
 
 F32, F64 = jnp.float32, jnp.float64

@@ -19,7 +19,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from manifolds._numerics import eps
+from manifolds.numerics import eps
 
 
 def transpose(x: jnp.ndarray) -> jnp.ndarray:
@@ -189,3 +189,27 @@ def _lyapunov_jvp(primals, tangents):
     x = lyapunov(p, u)
     # Differentiate P X + X P = U: P dX + dX P = dU - dP X - X dP.
     return x, lyapunov(p, du - dp @ x - x @ dp)
+
+
+def _inv_sqrt(w):
+    return 1 / jnp.sqrt(w)
+
+
+def sqrtm(p: jnp.ndarray) -> jnp.ndarray:
+    """Principal square root of SPD matrices (..., n, n)."""
+    return matrix_function(p, jnp.sqrt)
+
+
+def invsqrtm(p: jnp.ndarray) -> jnp.ndarray:
+    """Inverse principal square root of SPD matrices (..., n, n)."""
+    return matrix_function(p, _inv_sqrt)
+
+
+def logm(p: jnp.ndarray) -> jnp.ndarray:
+    """Principal matrix logarithm of SPD matrices (..., n, n)."""
+    return matrix_function(p, jnp.log)
+
+
+def expm_sym(s: jnp.ndarray) -> jnp.ndarray:
+    """Matrix exponential of symmetric matrices (..., n, n)."""
+    return matrix_function(s, jnp.exp, 1.0)
