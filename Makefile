@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-wordnet clean
+.PHONY: demo test docs lint bench bench-wordnet clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
+# The documentation and its API reference (MkDocs + mkdocstrings), into site/; warnings fail.
+docs: $(VENV)/.installed-dev
+	$(BIN)/mkdocs build --strict
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
@@ -38,4 +42,4 @@ bench-wordnet: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/poincare_vs_geoopt.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis site

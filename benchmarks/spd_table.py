@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import grassmann, spdnet
+from experiments import gcr, grnet, spdnet
 from geo.sweep import run_sweep
 
 SPDNET_DATASETS = ("japanese_vowels", "basic_motions")
@@ -76,14 +76,14 @@ def main():
                      root / "spdnet_japanese_vowels_nomean",
                      ["dataset=japanese_vowels", "with_mean=false", "baselines=true"]))  # fmt: skip
     if "grnet" in parts:
-        jobs.append(("GrNet", "japanese_vowels", grassmann, root / "grnet_japanese_vowels",
+        jobs.append(("GrNet", "japanese_vowels", grnet, root / "grnet_japanese_vowels",
                      ["dataset=japanese_vowels"]))  # fmt: skip
-        jobs.append(("GrNet", "basic_motions", grassmann, root / "grnet_basic_motions",
+        jobs.append(("GrNet", "basic_motions", grnet, root / "grnet_basic_motions",
                      ["dataset=basic_motions", "frmap_dim=6", "batch_size=10"]))  # fmt: skip
     if "gcr" in parts:
         for head in ("softmax", "gcr"):
-            jobs.append((f"MLP + {head} head", "digits", grassmann, root / f"digits_{head}",
-                         ["dataset=digits", f"head={head}"]))  # fmt: skip
+            jobs.append((f"MLP + {head} head", "digits", gcr, root / f"digits_{head}",
+                         [f"head={head}"]))  # fmt: skip
     for name, dataset, module, workdir, items in jobs:
         runs, wall = _sweep(module, workdir, items, args.seeds)
         rows.append(_row(name, dataset, runs, wall))

@@ -19,8 +19,6 @@ same without aggregation, Ganea et al. 2018), gcn (Euclidean, with aggregation),
 
 from __future__ import annotations
 
-import json
-import time
 from functools import partial
 from pathlib import Path
 
@@ -30,18 +28,18 @@ import ml_collections
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
 
-from geo.data.graphs import hgcn_code_node_split, link_split, load_graph, node_split
-from geo.metrics import average_precision, f1_score, roc_auc
-from geo.sweep import start_program
-from geo.watchdog import beat
+from experiments.hgcn_tasks import TASKS
+from geo.checkpoint import Checkpointer
+from geo.data.graphs import load_graph
+from geo.loop import Chunk, TrainingLoop, compile_program
+from geo.run_files import RunFiles
+from geo.sweep import check_one_program
 from manifolds.lorentz import lorentz_dist
 from manifolds.poincare import poincare_dist
-from models.hgcn import Geometry, HGCNConv, aggregate, fermi_dirac, graph_operator
+from models.hgcn import Geometry, HGCNConv, aggregate, graph_operator
 from models.hnn import Curvature
 
-TASKS = ("lp", "nc")
 MODELS = ("hgcn", "hnn", "gcn", "mlp")
 MANIFOLDS = ("poincare", "lorentz")
 DESCRIPTION = "HGCN and baselines: link prediction and node classification (Chami et al. 2019)"
@@ -132,7 +130,7 @@ def get_config(dataset: str = "disease_lp", task: str = "lp") -> ml_collections.
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raise ValueError on any bad setting, before any work is done."""
-    for key, choices in (("task", TASKS), ("model", MODELS), ("manifold", MANIFOLDS)):
+    for key, choices in (("task", tuple(TASKS)), ("model", MODELS), ("manifold", MANIFOLDS)):
         if config[key] not in choices:
             raise ValueError(f"{key}={config[key]!r}; valid choices are {', '.join(choices)}")
     for key in ("dim", "num_layers", "epochs", "patience", "chunk"):
@@ -162,12 +160,12 @@ class GraphNet(nnx.Module):
     more [dim] for link prediction; one curvature per layer boundary.
     """
 
-    def __init__(self, config, num_features: int, num_classes: int, rngs: nnx.Rngs):
+    def __init__(self, config, task, num_features: int, num_classes: int, rngs: nnx.Rngs):
         hyperbolic = config.model in ("hgcn", "hnn")
         self.geometry = Geometry(config.manifold if hyperbolic else "euclidean")
         self.aggregate = config.model in ("hgcn", "gcn")
         dims = [num_features] + [config.dim] * (config.num_layers - 1)
-        if config.task == "lp":
+        if task.extra_layer:
             dims.append(config.dim)
         self.curvatures = nnx.List(
             [Curvature(config.c, trainable=config.trainable_c) for _ in range(len(dims))]
@@ -223,7 +221,7 @@ def with_degree_features(features: np.ndarray, edges: np.ndarray, cap: int = 5) 
     return np.concatenate([features, one_hot, np.ones((n, 1), features.dtype)], axis=1)
 
 
-def _prepare(config, graph_task=None):
+def _prepare(config, task, graph_task=None):
     """Graph, device arrays, operator and class count; `graph_task` (default: the config's
     task) picks the features: airport's link-prediction features hold the column its
     node-classification labels are binned from."""
@@ -231,28 +229,7 @@ def _prepare(config, graph_task=None):
     features = graph_data.features
     if config.normalize_features:
         features = features / np.maximum(np.abs(features).sum(1, keepdims=True), 1e-12)
-    data = {}
-    if config.task == "lp":
-        split = link_split(graph_data, config.split_seed)
-        data.update(
-            {k: jnp.asarray(getattr(split, k)) for k in ("val", "test", "val_false", "test_false")}
-        )
-        data["train"] = jnp.asarray(split.train)
-        n = graph_data.num_nodes
-        data["edge_codes"] = jnp.sort(
-            jnp.asarray(
-                graph_data.edges[:, 0].astype(np.int64) * n + graph_data.edges[:, 1]
-            ).astype(jnp.int32 if n * n < 2**31 else jnp.int64)
-        )
-        train_graph = split.train
-        num_classes = 0
-    else:
-        split = hgcn_code_node_split if config.node_split == "hgcn_code" else node_split
-        train, val, test = split(graph_data, config.split_seed)
-        data.update(train=jnp.asarray(train), val=jnp.asarray(val), test=jnp.asarray(test))
-        data["labels"] = jnp.asarray(graph_data.labels)
-        train_graph = graph_data.edges
-        num_classes = graph_data.num_classes
+    data, train_graph, num_classes = task.prepare(graph_data, config.split_seed, config.node_split)
     if config.degree_features:
         features = with_degree_features(features, train_graph)
     data["features"] = jnp.asarray(features)
@@ -260,41 +237,12 @@ def _prepare(config, graph_task=None):
     return graph_data, data, operator, num_classes
 
 
-def _sample_non_edges(key, data, count: int, n: int):
-    """`count` random pairs i < j that are not edges: 2x candidates, the first acceptable."""
-    pairs = jnp.sort(jax.random.randint(key, (2 * count, 2), 0, n), axis=1)
-    codes = (pairs[:, 0] * n + pairs[:, 1]).astype(data["edge_codes"].dtype)
-    table = data["edge_codes"]
-    found = table[jnp.clip(jnp.searchsorted(table, codes), 0, len(table) - 1)] == codes
-    bad = found | (pairs[:, 0] == pairs[:, 1])
-    order = jnp.argsort(bad, stable=True)[:count]
-    return pairs[order]
-
-
-def _metrics(model, x, c, data, task, num_classes, part, graph):
-    if task == "lp":
-        pos = fermi_dirac(model.sq_dist(x[data[part][:, 0]], x[data[part][:, 1]], c))
-        neg_pairs = data[f"{part}_false"]
-        neg = fermi_dirac(model.sq_dist(x[neg_pairs[:, 0]], x[neg_pairs[:, 1]], c))
-        return {"roc_auc": roc_auc(pos, neg), "average_precision": average_precision(pos, neg)}
-    logits = model.classify(x, c, graph)[data[part]]
-    pred = jnp.argmax(logits, -1)
-    return {"f1": f1_score(pred, data["labels"][data[part]], num_classes)}
-
-
-def _score(metrics, task):
-    """The early-stopping criterion: mean of ROC AUC and AP (lp), F1 (nc)."""
-    if task == "lp":
-        return 0.5 * (metrics["roc_auc"] + metrics["average_precision"])
-    return metrics["f1"]
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Train one run and write config.json, metrics.jsonl, results.json; returns results."""
     return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
 
 
-def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
+def train_and_evaluate_many(configs, workdirs, state_dir) -> list[dict]:
     """Train runs that differ only in their seed as one vmapped program.
 
     With pretrain=lp (node classification), the runs' encoder is first trained for link
@@ -302,18 +250,23 @@ def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
     from the encoder's best-validation embeddings, mapped to the tangent space at the origin
     (the route of the HGCN code's README for node classification on Cora and PubMed). The
     link prediction sees the node-classification features: on airport, the column the
-    labels are binned from is left out (the paper's code pretrains with it).
+    labels are binned from is left out (the paper's code pretrains with it). Each phase
+    checkpoints after every chunk and resumes.
     """
-    workdirs = start_program(configs, workdirs, validate, SWEEP_AXES)
+    for config in configs:
+        validate(config)
+    check_one_program(configs, SWEEP_AXES)
+    workdirs, state_dir = [Path(w) for w in workdirs], Path(state_dir)
     features = None
     if configs[0].pretrain:
         lp_configs = [_replaced(c, task="lp", pretrain="") for c in configs]
         lp_dirs = [w / "pretrain_lp" for w in workdirs]
-        lp_dirs = start_program(lp_configs, lp_dirs, validate, SWEEP_AXES)
         # graph_task="nc": airport's features without the column its labels come from
-        features = _train(lp_configs, lp_dirs, graph_task="nc", keep_tangent=True)[1]
+        _, features = _train(
+            lp_configs, lp_dirs, state_dir / "pretrain_lp", graph_task="nc", keep_tangent=True
+        )
         configs = [_replaced(c, model="mlp") for c in configs]
-    return _train(configs, workdirs, features)[0]
+    return _train(configs, workdirs, state_dir, features)[0]
 
 
 def _replaced(config, **changes):
@@ -322,21 +275,23 @@ def _replaced(config, **changes):
     return out
 
 
-def _train(configs, workdirs, features=None, graph_task=None, keep_tangent=False):
+def _train(configs, workdirs, state_dir, features=None, graph_task=None, keep_tangent=False):
     """(results per run, (R, N, D) best-validation embeddings in the tangent space at the
     origin, or None) for runs that differ only in their seed; `features` (R, N, F) replace
     the data set's features per run; `graph_task` as in `_prepare`; `keep_tangent` (link
     prediction only) tracks the embeddings, which pretrain=lp hands on, in every epoch."""
     first = configs[0]
-    graph_data, data, operator, num_classes = _prepare(first, graph_task)
+    task = TASKS[first.task]
+    files = [RunFiles(w, c) for w, c in zip(workdirs, configs, strict=True)]
+    checkpoints = Checkpointer(state_dir, configs, runtime_keys=("progress",))
+    graph_data, data, operator, num_classes = _prepare(first, task, graph_task)
     features = data["features"] if features is None else jnp.asarray(features)
     num_features = features.shape[-1]
     n = graph_data.num_nodes
-    task = first.task
 
     def make(seed):
         key = jax.random.key(seed)
-        return GraphNet(first, num_features, num_classes, nnx.Rngs(params=key))
+        return GraphNet(first, task, num_features, num_classes, nnx.Rngs(params=key))
 
     graphdef, _, _ = nnx.split(make(0), nnx.Param, ...)
     seeds = jnp.asarray([c.seed for c in configs])
@@ -349,8 +304,8 @@ def _train(configs, workdirs, features=None, graph_task=None, keep_tangent=False
             "rest": rest,
             "opt": tx.init(params),
             "best": jnp.asarray(-jnp.inf, jnp.float32),
-            "best_test": {k: jnp.asarray(0.0, jnp.float32) for k in _metric_names(task)},
-            "best_val": {k: jnp.asarray(0.0, jnp.float32) for k in _metric_names(task)},
+            "best_test": {k: jnp.asarray(0.0, jnp.float32) for k in task.metric_names},
+            "best_val": {k: jnp.asarray(0.0, jnp.float32) for k in task.metric_names},
             "best_epoch": jnp.asarray(0, jnp.int32),
             "best_tangent": jnp.zeros((n, first.dim) if keep_tangent else (), jnp.float32),
             "bad": jnp.asarray(0, jnp.int32),
@@ -366,16 +321,7 @@ def _train(configs, workdirs, features=None, graph_task=None, keep_tangent=False
         key, drop_key = jax.random.split(key)
         rngs = nnx.Rngs(dropout=drop_key)
         x, c = model.encode(features, operator, rngs)
-        if task == "lp":
-            pos_pairs = data["train"]
-            neg_pairs = _sample_non_edges(key, data, len(pos_pairs), n)
-            pos = fermi_dirac(model.sq_dist(x[pos_pairs[:, 0]], x[pos_pairs[:, 1]], c))
-            neg = fermi_dirac(model.sq_dist(x[neg_pairs[:, 0]], x[neg_pairs[:, 1]], c))
-            loss = -jnp.mean(jnp.log(pos + 1e-15)) - jnp.mean(jnp.log1p(-neg + 1e-15))
-        else:
-            logits = model.classify(x, c, operator, rngs)[data["train"]]
-            labels = data["labels"][data["train"]]
-            loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+        loss = task.loss(model, x, c, data, key, operator, rngs)
         return loss, nnx.state(model, nnx.Not(nnx.Param))
 
     def epoch(carry, _, features):
@@ -390,10 +336,10 @@ def _train(configs, workdirs, features=None, graph_task=None, keep_tangent=False
         model.eval()
         as32 = partial(jax.tree.map, lambda a: a.astype(jnp.float32))
         x, c = model.encode(features, operator)
-        val = as32(_metrics(model, x, c, data, task, num_classes, "val", operator))
-        test = as32(_metrics(model, x, c, data, task, num_classes, "test", operator))
+        val = as32(task.metrics(model, x, c, data, "val", operator, num_classes))
+        test = as32(task.metrics(model, x, c, data, "test", operator, num_classes))
         loss = loss.astype(jnp.float32)
-        score = _score(val, task)
+        score = task.score(val)
         improved = (score > carry["best"]) & ~carry["stopped"]
         live = ~carry["stopped"]
         keep = partial(jax.tree.map, lambda a, b: jnp.where(live, a, b))
@@ -430,49 +376,55 @@ def _train(configs, workdirs, features=None, graph_task=None, keep_tangent=False
 
         return jax.vmap(one_run, (0, 0 if features.ndim == 3 else None))(carries, features)
 
-    carries = jax.vmap(init)(params, rests, seeds)
-    t0 = time.perf_counter()
-    compiled = run_chunk.lower(carries, features).compile()
-    compile_seconds = time.perf_counter() - t0
-    beat("compilation")
-    bar = tqdm(total=first.epochs, disable=not first.progress, unit="epoch",
-               desc=f"{first.model} {first.task} {first.dataset} x{len(configs)}")  # fmt: skip
-    t0 = time.perf_counter()
-    done = 0
-    while True:
-        carries = compiled(carries, features)
+    state = {"carries": jax.vmap(init)(params, rests, seeds), "train_seconds": np.float64(0.0)}
+    start, state = checkpoints.restore(state)
+    for f in files:  # drop evaluations past the checkpoint we resume from
+        f.resume_metrics(start)
+    compiled, compile_seconds = compile_program(run_chunk, state["carries"], features)
+    loop = TrainingLoop(
+        total=first.epochs,
+        start=start,
+        desc=f"{first.model} {first.task} {first.dataset} x{len(configs)}",
+        progress=first.progress,
+        run_names=[str(w) for w in workdirs],
+        train_seconds=float(state["train_seconds"]),
+        hint="lower lr",
+    )
+
+    def advance(state, done):
+        carries = compiled(state["carries"], features)
         epochs = int(jnp.max(carries["epoch"]))  # blocks until the chunk is done
-        beat(f"epoch {epochs}")
-        bar.update(epochs - done)
-        done = epochs
-        bar.set_postfix(loss=f"{float(jnp.mean(carries['loss'])):.4f}")
-        if bool(jnp.all(carries["stopped"])):
-            break
-    train_seconds = time.perf_counter() - t0
-    bar.close()
-    if not bool(jnp.all(jnp.isfinite(carries["loss"]))):
-        raise FloatingPointError("the training loss is not finite; lower lr")
+        finished = bool(jnp.all(carries["stopped"]))
+        return Chunk({**state, "carries": carries}, epochs, carries["loss"], finished=finished)
+
+    def after_chunk(state, done):
+        carries = state["carries"]
+        for r, f in enumerate(files):
+            record = {"epoch": done, "run_epoch": int(carries["epoch"][r])}
+            record.update(loss=float(carries["loss"][r]), best_epoch=int(carries["best_epoch"][r]))
+            record.update({f"val_{k}": float(v[r]) for k, v in carries["best_val"].items()})
+            record.update({k: float(v[r]) for k, v in carries["best_test"].items()})
+            f.append_metrics(record)
+        checkpoints.save(done, {**state, "train_seconds": np.float64(loop.train_seconds)})
+
+    state = loop.run(advance, state, after_chunk)
+    checkpoints.close()
+    carries = state["carries"]
     stacked = nnx.merge(graphdef, carries["params"], carries["rest"])
     curvatures = [np.asarray(c()) for c in stacked.curvatures]  # (R,) each
     results = []
-    for r, workdir in enumerate(workdirs):
+    for r, run_files in enumerate(files):
         out = {k: float(v[r]) for k, v in carries["best_test"].items()}
         out.update({f"val_{k}": float(v[r]) for k, v in carries["best_val"].items()})
         out.update(
             best_epoch=int(carries["best_epoch"][r]),
             epochs=int(carries["epoch"][r]),
             loss=float(carries["loss"][r]),
-            train_seconds=train_seconds,
+            train_seconds=loop.train_seconds,
             compile_seconds=compile_seconds,
             runs_in_program=len(configs),
             curvatures=[float(c[r]) for c in curvatures],
         )
-        (workdir / "results.json").write_text(json.dumps(out, indent=2))
-        with open(workdir / "metrics.jsonl", "w") as f:
-            f.write(json.dumps(out) + "\n")
+        run_files.write_results(out)
         results.append(out)
     return results, carries["best_tangent"] if keep_tangent else None
-
-
-def _metric_names(task):
-    return ("roc_auc", "average_precision") if task == "lp" else ("f1",)

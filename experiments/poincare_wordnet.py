@@ -12,7 +12,6 @@ last checkpoint and ends with the same results as an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -20,17 +19,17 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
-from tqdm.auto import tqdm
 
 import geo.optim as go
+from geo.checkpoint import Checkpointer
 from geo.data.hierarchy import Hierarchy, read_edge_file
 from geo.data.splits import listed_edge_split, random_edge_split
 from geo.data.wordnet import load_mammals, load_wordnet_nouns
 from geo.hierarchy_training import make_epoch, padded_ancestors, training_data
+from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.metrics import ranking_metrics, reconstruction_metrics
-from geo.sweep import check_one_program, settings_without
-from geo.watchdog import beat
+from geo.run_files import RunFiles
+from geo.sweep import check_one_program
 from models.embeddings import SPACES, embedding_space
 
 # The configurations of the papers' code.
@@ -167,30 +166,6 @@ def _plot_disk(path: Path, points: np.ndarray, hierarchy: Hierarchy, labels: int
     plt.close(fig)
 
 
-def _host_copy(table, opt_state, train_seconds) -> dict:
-    """Host copies for an asynchronous checkpoint: the next epoch donates the device buffers."""
-    state = {"table": table, "opt_state": opt_state}
-    state = jax.tree.map(lambda a: np.array(a, copy=True), state)
-    return {**state, "train_seconds": np.float64(train_seconds)}
-
-
-def _check_resumable(state_dir: Path, configs) -> None:
-    """A workdir's checkpoints belong to these configs; anything else is a clear error."""
-    path = state_dir / "program.json"
-    settings = [settings_without(c, _RUNTIME_KEYS) for c in configs]
-    if path.exists():
-        before = json.loads(path.read_text())
-        if before != settings:
-            old, new = before[0] if before else {}, settings[0]
-            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            what = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4])
-            raise ValueError(
-                f"{state_dir} holds checkpoints of different runs ({what or 'other runs'}); "
-                "use a new --workdir, or delete its checkpoints to start over"
-            )
-    path.write_text(json.dumps(settings, indent=2))
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Train, evaluate and write the workdir's files; returns the results dict."""
     return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
@@ -212,13 +187,8 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     dtype = jnp.dtype(first.dtype)
     hierarchy = load_hierarchy(first)
     train_edges, test_edges = split_edges(first, hierarchy)
-    workdirs = [Path(w) for w in workdirs]
-    state_dir = Path(state_dir)
-    for config, workdir in zip(configs, workdirs, strict=True):
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    state_dir.mkdir(parents=True, exist_ok=True)
-    _check_resumable(state_dir, configs)
+    files = [RunFiles(w, c) for w, c in zip(workdirs, configs, strict=True)]
+    checkpoints = Checkpointer(state_dir, configs, _RUNTIME_KEYS)
 
     space = embedding_space(first.manifold)
     data = training_data(hierarchy, train_edges)
@@ -236,42 +206,30 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
         keys.append(key)
         tables.append(table)
         opt_states.append(make_tx(config.lr).init(table) if make_tx is not None else ())
-    keys, tables = jnp.stack(keys), jnp.stack(tables)
-    opt_states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *opt_states)
+    keys = jnp.stack(keys)
+    state = {
+        "table": jnp.stack(tables),
+        "opt_state": jax.tree.map(lambda *leaves: jnp.stack(leaves), *opt_states),
+        "train_seconds": np.float64(0.0),
+    }
     lrs = jnp.asarray([c.lr for c in configs], dtype)
     burnin_lrs = lrs * jnp.asarray([c.burnin_lr_factor for c in configs], dtype)
-
-    manager = ocp.CheckpointManager(
-        (state_dir / "checkpoints").resolve(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=2),
-    )
-    start_epoch, train_seconds = 0, 0.0
-    if manager.latest_step() is not None:
-        target = {"table": tables, "opt_state": opt_states, "train_seconds": np.float64(0.0)}
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        restored = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
-        tables, opt_states = restored["table"], restored["opt_state"]
-        start_epoch, train_seconds = manager.latest_step(), float(restored["train_seconds"])
-    metrics_paths = [w / "metrics.jsonl" for w in workdirs]
-    for path in metrics_paths:  # drop evaluations past the checkpoint we resume from
-        kept = []
-        if path.exists():
-            kept = [
-                ln for ln in path.read_text().splitlines() if json.loads(ln)["epoch"] <= start_epoch
-            ]
-        path.write_text("".join(ln + "\n" for ln in kept))
+    start_epoch, state = checkpoints.restore(state)
+    for f in files:  # drop evaluations past the checkpoint we resume from
+        f.resume_metrics(start_epoch)
 
     epoch_fn = make_epoch(space, make_tx, first.batch_size, first.negatives, num_edges)
     t0 = time.perf_counter()
     compiled = {
-        burnin: epoch_fn.lower(tables, opt_states, data, keys, lrs, burnin=burnin).compile()
+        burnin: compile_program(
+            epoch_fn, state["table"], state["opt_state"], data, keys, lrs, burnin=burnin
+        )[0]
         for burnin in ({True, False} if first.burnin_epochs else {False})
     }
     compile_seconds = time.perf_counter() - t0
-    beat("compilation")
     fold_in = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))
 
-    def evaluate(epoch, losses) -> list[dict]:
+    def evaluate(tables, epoch, losses) -> list[dict]:
         out = []
         for r in range(runs):
             t = time.perf_counter()
@@ -283,53 +241,52 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
                 result.update(link_map=link["map"], link_mean_rank=link["mean_rank"])
             result.update(epoch=epoch, loss=float(losses[r]))
             result["eval_seconds"] = time.perf_counter() - t
-            with open(metrics_paths[r], "a") as f:
-                f.write(json.dumps(result) + "\n")
+            files[r].append_metrics(result)
             out.append(result)
         return out
 
     name = f"{first.dataset} {first.manifold}" + (f" x{runs} runs" if runs > 1 else "")
-    bar = tqdm(
-        range(start_epoch, first.epochs),
-        initial=start_epoch,
+    loop = TrainingLoop(
         total=first.epochs,
-        disable=not first.progress,
+        start=start_epoch,
         desc=name,
-        unit="epoch",
+        progress=first.progress,
+        run_names=[str(w) for w in workdirs],
+        train_seconds=float(state["train_seconds"]),
     )
-    losses = np.full(runs, np.nan)
-    for epoch in bar:
+
+    def advance(state, epoch):
         burnin = epoch < first.burnin_epochs
-        t = time.perf_counter()
-        tables, opt_states, loss_arr = compiled[burnin](
-            tables, opt_states, data, fold_in(keys, epoch), burnin_lrs if burnin else lrs
+        table, opt_state, losses = compiled[burnin](
+            state["table"],
+            state["opt_state"],
+            data,
+            fold_in(keys, epoch),
+            burnin_lrs if burnin else lrs,
         )
-        losses = np.asarray(loss_arr)  # blocks until the epoch is done
-        beat(f"epoch {epoch + 1}")
-        train_seconds += time.perf_counter() - t
-        done = epoch + 1
-        rate = runs * num_edges * (done - start_epoch) / max(train_seconds, 1e-9)
-        bar.set_postfix(loss=f"{np.mean(losses):.4f}", edges_per_s=f"{rate:,.0f}")
-        if not np.all(np.isfinite(losses)):
-            bad = int(np.argmax(~np.isfinite(losses)))
-            raise FloatingPointError(
-                f"epoch {done}: the loss of {workdirs[bad]} (seed={configs[bad].seed}, "
-                f"lr={configs[bad].lr}) is {losses[bad]}; lower lr or use dtype=float64"
-            )
-        if first.checkpoint_every and done % first.checkpoint_every == 0 and done < first.epochs:
-            manager.save(
-                done, args=ocp.args.StandardSave(_host_copy(tables, opt_states, train_seconds))
-            )
-        if first.eval_every and done % first.eval_every == 0 and done < first.epochs:
-            evaluate(done, losses)
-    finals = evaluate(first.epochs, losses)
-    state = _host_copy(tables, opt_states, train_seconds)
-    manager.save(first.epochs, args=ocp.args.StandardSave(state), force=True)
-    manager.wait_until_finished()
-    manager.close()
+        losses = np.asarray(losses)  # blocks until the epoch is done
+        rate = runs * num_edges * (epoch + 1 - start_epoch) / max(loop.train_seconds, 1e-9)
+        new = {"table": table, "opt_state": opt_state, "train_seconds": state["train_seconds"]}
+        return Chunk(new, epoch + 1, losses, {"edges_per_s": f"{rate:,.0f}"})
+
+    def after_epoch(state, done):
+        if done >= first.epochs:
+            return
+        # The evaluation first: a checkpoint on disk has its metrics.jsonl line.
+        if first.eval_every and done % first.eval_every == 0:
+            evaluate(state["table"], done, loop.loss)
+        if first.checkpoint_every and done % first.checkpoint_every == 0:
+            checkpoints.save(done, {**state, "train_seconds": np.float64(loop.train_seconds)})
+
+    state = loop.run(advance, state, after_epoch)
+    train_seconds = loop.train_seconds
+    finals = evaluate(state["table"], first.epochs, loop.loss)
+    final_state = {**state, "train_seconds": np.float64(train_seconds)}
+    checkpoints.save(first.epochs, final_state, force=True)
+    checkpoints.close()
 
     all_results = []
-    for r, (final, workdir) in enumerate(zip(finals, workdirs, strict=True)):
+    for r, (final, run_files) in enumerate(zip(finals, files, strict=True)):
         results = {key: final[key] for key in ("map", "mean_rank")}
         if link_query is not None:
             results.update(
@@ -338,7 +295,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
                 num_test_edges=len(test_edges),
             )
         results.update(
-            loss=float(losses[r]),
+            loss=float(loop.loss[r]),
             train_seconds=train_seconds,
             edges_per_second=num_edges * first.epochs / max(train_seconds, 1e-9),
             compile_seconds=compile_seconds,
@@ -348,11 +305,11 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
             num_edges=num_edges,
             runs_in_program=runs,
         )
-        (workdir / "results.json").write_text(json.dumps(results, indent=2))
-        table = np.asarray(tables[r])
-        np.save(workdir / "embeddings.npy", table)
+        run_files.write_results(results)
+        table = np.asarray(state["table"][r])
+        np.save(run_files.workdir / "embeddings.npy", table)
         if first.dim == 2:
             points = np.asarray(space.to_poincare(table))
-            _plot_disk(workdir / "poincare_disk.png", points, hierarchy)
+            _plot_disk(run_files.workdir / "poincare_disk.png", points, hierarchy)
         all_results.append(results)
     return all_results

@@ -26,13 +26,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from geo.classifier_training import (
-    OPTIMIZERS,
-    train_classifiers,
-    write_results,
-)
+from geo.classifier_training import OPTIMIZERS, train_classifier_program, write_results
 from geo.data.timeseries import load_checked_series
-from geo.sweep import start_program
 from models.covariance import covariance
 from models.spd import BiMap, LogEig, ReEig
 from models.spd_batchnorm import SPDBatchNorm
@@ -203,30 +198,35 @@ def pyriemann_baselines(train, test) -> dict:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Train one run; write config.json, metrics.jsonl, results.json; return the results."""
-    return train_and_evaluate_many([config], [workdir])[0]
+    return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
 
 
-def train_and_evaluate_many(configs, workdirs, state_dir=None) -> list[dict]:
-    """Train runs that differ only in their seed as one vmapped program."""
-    workdirs = start_program(configs, workdirs, validate, SWEEP_AXES)
+def train_and_evaluate_many(configs, workdirs, state_dir) -> list[dict]:
+    """Train runs that differ only in their seed as one vmapped program; its checkpoints go
+    to `state_dir` (after every chunk of epochs), and a killed run resumes from them."""
     first = configs[0]
-    train, test = covariances(first)
-    dims, classes = parse_dims(first.dims), int(train[1].max()) + 1
+    program = train_classifier_program(
+        configs,
+        workdirs,
+        state_dir,
+        validate=validate,
+        sweep_axes=SWEEP_AXES,
+        build=_build,
+        description=f"spdnet {first.batchnorm} {first.dataset}",
+        runtime_keys=("progress", "baselines"),
+    )
+    train, test = program.data
+    baselines = pyriemann_baselines(train, test) if first.baselines else {}
+    size = int(train[0].shape[-1])
+    return write_results(program.files, program.run, matrix_size=size, baselines=baselines)
+
+
+def _build(config):
+    """(train, test, make_model) for `train_classifier_program`."""
+    train, test = covariances(config)
+    dims, classes = parse_dims(config.dims), int(train[1].max()) + 1
 
     def make_model(key):
-        return SPDNet(train[0].shape[-1], dims, classes, first, rngs=nnx.Rngs(params=key))
+        return SPDNet(train[0].shape[-1], dims, classes, config, rngs=nnx.Rngs(params=key))
 
-    run = train_classifiers(
-        make_model,
-        [c.seed for c in configs],
-        train,
-        test,
-        optimizer=first.optimizer,
-        lr=first.lr,
-        epochs=first.epochs,
-        batch_size=first.batch_size,
-        progress=first.progress,
-        description=f"spdnet {first.batchnorm} {first.dataset}",
-    )
-    baselines = pyriemann_baselines(train, test) if first.baselines else {}
-    return write_results(workdirs, run, matrix_size=int(train[0].shape[-1]), baselines=baselines)
+    return train, test, make_model

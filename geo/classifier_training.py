@@ -10,22 +10,21 @@ the UEA sets have no validation split, so nothing is selected on the test set.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
 
+from geo.checkpoint import Checkpointer
+from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.optim import apply_updates, manifolds_of, radam, rsgd
-from geo.watchdog import beat
+from geo.run_files import RunFiles
+from geo.sweep import start_program
 
 OPTIMIZERS = ("radam", "rsgd")
 
@@ -55,6 +54,8 @@ def train_classifiers(
     batch_size: int,
     progress: bool = True,
     description: str = "train",
+    files: list[RunFiles] | None = None,
+    checkpoints: Checkpointer | None = None,
 ) -> dict:
     """Train one model per seed as a single vmapped program; test accuracy per seed.
 
@@ -62,9 +63,14 @@ def train_classifiers(
         make_model: seed key -> a fresh model; `model(inputs)` gives (B, classes) logits,
             where inputs is a pytree of arrays with a leading example axis.
         seeds: R seeds (one run each; they share data and hyperparameters).
-        train, test: (inputs, labels) with labels (N,) integer class ids.
-        optimizer: "radam" or "rsgd"; lr its learning rate.
-        epochs, batch_size: passes over the training set, examples per step.
+        train: (inputs, labels) with labels (N,) integer class ids.
+        test: the same for the test set.
+        optimizer: "radam" or "rsgd".
+        lr: its learning rate.
+        epochs: passes over the training set.
+        batch_size: examples per step.
+        files: the runs' files: one metrics.jsonl line per chunk of epochs (epoch, loss).
+        checkpoints: where the program's state is saved after every chunk and resumed from.
 
     Returns:
         dict with `accuracy` (R,), `train_accuracy` (R,), `loss` (R,) of the last epoch,
@@ -123,26 +129,43 @@ def train_classifiers(
     def run_chunk(carries):
         return jax.vmap(lambda c: jax.lax.scan(epoch, c, None, length=chunk))(carries)
 
-    carries = jax.jit(jax.vmap(init))(keys)
-    t0 = time.perf_counter()
-    compiled = run_chunk.lower(carries).compile()
-    compile_seconds = time.perf_counter() - t0
-    beat("compilation")
-    bar = tqdm(
-        total=epochs, disable=not progress, unit="epoch", desc=f"{description} x{len(seeds)}"
+    state = {
+        "carries": jax.jit(jax.vmap(init))(keys),
+        "loss": jnp.zeros(len(seeds), jnp.float32),
+        "train_seconds": np.float64(0.0),
+    }
+    start = 0
+    if checkpoints is not None:
+        start, state = checkpoints.restore(state)
+    for f in files or ():
+        f.resume_metrics(start)
+    compiled, compile_seconds = compile_program(run_chunk, state["carries"])
+    loop = TrainingLoop(
+        total=epochs,
+        start=start,
+        desc=f"{description} x{len(seeds)}",
+        progress=progress,
+        run_names=[str(f.workdir) for f in files] if files else [f"seed {s}" for s in seeds],
+        train_seconds=float(state["train_seconds"]),
+        hint="lower lr or raise shrinkage",
     )
-    t0 = time.perf_counter()
-    done, losses = 0, None
-    while done < epochs:
-        carries, losses = compiled(carries)
-        done += chunk
-        bar.update(chunk)
-        bar.set_postfix(loss=f"{float(jnp.mean(losses[:, -1])):.4f}")  # blocks until done
-        beat(f"{description} epoch {done}")
-    jax.block_until_ready(carries)
-    train_seconds = time.perf_counter() - t0
-    bar.close()
-    final_loss = np.asarray(losses[:, -1])
+
+    def advance(state, done):
+        carries, losses = compiled(state["carries"])
+        last = losses[:, -1].astype(jnp.float32)
+        return Chunk({**state, "carries": carries, "loss": last}, done + chunk, last)
+
+    def after_chunk(state, done):
+        for r, f in enumerate(files or ()):
+            f.append_metrics({"epoch": done, "loss": float(state["loss"][r])})
+        if checkpoints is not None:
+            checkpoints.save(done, {**state, "train_seconds": np.float64(loop.train_seconds)})
+
+    state = loop.run(advance, state, after_chunk)
+    if checkpoints is not None:
+        checkpoints.close()
+    carries, train_seconds = state["carries"], loop.train_seconds
+    final_loss = np.asarray(state["loss"])
     if not np.all(np.isfinite(final_loss)):
         raise FloatingPointError(
             f"the training loss is not finite ({final_loss}); lower lr or raise shrinkage"
@@ -152,16 +175,64 @@ def train_classifiers(
         "accuracy": np.asarray(evaluate(carries, *test)),
         "train_accuracy": np.asarray(evaluate(carries, *train)),
         "loss": final_loss,
-        "epochs": done,
+        "epochs": epochs,
         "train_seconds": train_seconds,
         "compile_seconds": compile_seconds,
     }
 
 
-def write_results(workdirs: list[Path], run: dict, **extra) -> list[dict]:
-    """Each run's results.json and metrics.jsonl from `train_classifiers` output."""
+class ClassifierProgram(NamedTuple):
+    """What `train_classifier_program` returns: each run's files, the run's figures from
+    `train_classifiers`, and the (train, test) data it trained on."""
+
+    files: list[RunFiles]
+    run: dict
+    data: tuple
+
+
+def train_classifier_program(
+    configs,
+    workdirs,
+    state_dir,
+    *,
+    validate: Callable,
+    sweep_axes: tuple[str, ...],
+    build: Callable,
+    description: str,
+    runtime_keys: tuple[str, ...] = ("progress",),
+) -> ClassifierProgram:
+    """The whole driver of a classifier experiment whose runs differ only in `sweep_axes`.
+
+    Validates every config and writes the run files before any work, then loads the data and
+    trains the runs as one program that checkpoints after every chunk and resumes.
+    `build(config)` -> (train, test, make_model) loads the data and makes a model per seed
+    key. The configs give optimizer, lr, epochs, batch_size, progress and seed.
+    """
+    files = start_program(configs, workdirs, validate, sweep_axes)
+    checkpoints = Checkpointer(state_dir, configs, runtime_keys)
+    first = configs[0]
+    train, test, make_model = build(first)
+    run = train_classifiers(
+        make_model,
+        [c.seed for c in configs],
+        train,
+        test,
+        optimizer=first.optimizer,
+        lr=first.lr,
+        epochs=first.epochs,
+        batch_size=first.batch_size,
+        progress=first.progress,
+        description=description,
+        files=files,
+        checkpoints=checkpoints,
+    )
+    return ClassifierProgram(files, run, (train, test))
+
+
+def write_results(files: list[RunFiles], run: dict, **extra) -> list[dict]:
+    """Each run's results.json, and its final metrics.jsonl line, from `train_classifiers`."""
     results = []
-    for r, workdir in enumerate(workdirs):
+    for r, run_files in enumerate(files):
         out = {
             "accuracy": float(run["accuracy"][r]),
             "train_accuracy": float(run["train_accuracy"][r]),
@@ -169,10 +240,10 @@ def write_results(workdirs: list[Path], run: dict, **extra) -> list[dict]:
             "epochs": run["epochs"],
             "train_seconds": run["train_seconds"],
             "compile_seconds": run["compile_seconds"],
-            "runs_in_program": len(workdirs),
+            "runs_in_program": len(files),
             **extra,
         }
-        (workdir / "results.json").write_text(json.dumps(out, indent=2))
-        (workdir / "metrics.jsonl").write_text(json.dumps(out) + "\n")
+        run_files.write_results(out)
+        run_files.append_metrics({"epoch": run["epochs"], **out})
         results.append(out)
     return results

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
 from geo.config import build_config, check_keys, split_items
+from geo.run_files import RunFiles
 
 _RANGE = re.compile(r"^(-?\d+)-(-?\d+)$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
@@ -69,19 +69,15 @@ def check_one_program(configs, axes) -> None:
         raise ValueError(f"runs of one program may differ only in {', '.join(axes)}")
 
 
-def start_program(configs, workdirs, validate, axes) -> list[Path]:
+def start_program(configs, workdirs, validate, axes) -> list[RunFiles]:
     """Validate every config, check they can share one program, write each config.json.
 
-    Returns the workdirs as created Paths. Everything here runs before any training.
+    Returns each run's `RunFiles`. Everything here runs before any training.
     """
     for config in configs:
         validate(config)
     check_one_program(configs, axes)
-    paths = [Path(w) for w in workdirs]
-    for config, workdir in zip(configs, paths, strict=True):
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    return paths
+    return [RunFiles(w, c) for w, c in zip(workdirs, configs, strict=True)]
 
 
 def _run_name(overrides: list[str], swept: list[str]) -> str:

@@ -97,7 +97,7 @@ def check_point(manifold: Manifold, x: Any, where: str, atol: float | None = Non
 class Checked(Manifold):
     """`manifold` with every method checked (points on it, finite tangents, c > 0, finite result).
 
-    Args:
+    Attributes:
         manifold: the manifold to check.
         atol: allowed `point_violation`; default 1e-4 in float32 and 1e-8 in float64.
     """

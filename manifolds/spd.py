@@ -355,7 +355,7 @@ def _log_cholesky_mean(x, w):
 class SPD(Manifold):
     """n x n symmetric positive definite matrices; points (..., n, n).
 
-    Args:
+    Attributes:
         n: matrix size.
         metric: one of "affine", "log_euclidean", "bures_wasserstein", "log_cholesky".
     """

@@ -108,7 +108,8 @@ class HGCNConv(nnx.Module):
     hyperboloid.
 
     Args:
-        in_features, out_features: spatial dimensions.
+        in_features: spatial dimension of the input.
+        out_features: spatial dimension of the output.
         model: "poincare" or "lorentz".
         attention: aggregate with attention weights softmax_j(MLP([log_0 x_i, log_0 x_j]))
             over each node's neighbourhood (HGCN eq. 8) instead of the normalized mean.

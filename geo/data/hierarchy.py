@@ -121,8 +121,9 @@ def read_edge_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
     Lines starting with '#' and blank lines are skipped.
 
     Raises:
-        FileNotFoundError, or ValueError naming the file and line of a malformed line or a
-        self-loop, or saying the file has no pairs.
+        FileNotFoundError: the file does not exist.
+        ValueError: naming the file and line of a malformed line or a self-loop, or saying
+            the file has no pairs.
     """
     path = Path(path)
     if not path.is_file():
@@ -154,8 +155,9 @@ def read_edge_file(path: str | os.PathLike, closed: bool = False) -> Hierarchy:
         closed: the file already lists the closure pairs (child, ancestor); skip the closure.
 
     Raises:
-        FileNotFoundError, or ValueError naming the file and line of a malformed line, a
-        self-loop, an empty file, or a cycle.
+        FileNotFoundError: the file does not exist.
+        ValueError: naming the file and line of a malformed line, a self-loop, an empty
+            file, or a cycle.
     """
     pairs = read_edge_pairs(path)
     parents: dict[str, list[str]] = {}

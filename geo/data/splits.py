@@ -46,8 +46,8 @@ def listed_edge_split(
     """(train, test): the closure pairs listed in a (child, ancestor) file are held out.
 
     Raises:
-        KeyError naming the file and its unknown nodes; ValueError for a listed pair that is
-        not in the closure.
+        KeyError: naming the file and its unknown nodes.
+        ValueError: a listed pair is not in the closure.
     """
     pairs = read_edge_pairs(path)
     try:

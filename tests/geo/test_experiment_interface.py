@@ -11,7 +11,7 @@ NAMES = sorted(experiment_modules())
 
 
 def test_the_project_experiments_are_registered():
-    assert {"poincare_wordnet", "hgcn", "spdnet", "grassmann"} <= set(NAMES)
+    assert {"poincare_wordnet", "hgcn", "spdnet", "grnet", "gcr"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -38,6 +38,7 @@ PROPERTIES = [
     "dist_zero_diagonal",
     "transp_tangent",
     "transp_isometry",
+    "unbatched_equals_batched",
     "batched_equals_vmap",
 ]
 
@@ -90,7 +91,10 @@ def property_errors(name: str, dtype):
             "transp_tangent": _rel(m.proju(z, t_v), t_v),
             "transp_isometry": _rel(m.inner(z, t_v, t_w), m.inner(x, v, w)),
             "batched_equals_vmap": _rel(batched_out, vmapped),
-            "_single": m.dist(*single[:2]),
+            "unbatched_equals_batched": _rel(
+                (m.dist(*single[:2]), m.expmap(single[0], single[2])),
+                jax.tree.map(lambda a: a[0], batched_out[:2]),
+            ),
         }
 
     return errors

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from experiments import grassmann, spdnet
+from experiments import gcr, grnet, spdnet
 from geo.classifier_training import train_classifiers
 from geo.cli import build_config
 from geo.data.timeseries import check_series, load_series
@@ -134,21 +134,21 @@ def test_spdnet_and_grassmann_config_errors():
     with pytest.raises(ValueError, match="must not grow"):
         spdnet.SPDNet(4, [5], 2, spdnet.get_config(), rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="head='svm'"):
-        grassmann.validate(build_config(grassmann, ["head=svm"]))
+        gcr.validate(build_config(gcr, ["head=svm"]))
     with pytest.raises(ValueError, match="frmap_dim=2 must be >= subspace_dim=3"):
-        grassmann.validate(build_config(grassmann, ["dataset=basic_motions", "frmap_dim=2"]))
+        grnet.validate(build_config(grnet, ["dataset=basic_motions", "frmap_dim=2"]))
 
 
 @pytest.mark.parametrize(
-    "items",
+    "experiment, items",
     [
-        ["dataset=digits", "head=gcr", "epochs=2"],
-        ["dataset=basic_motions", "epochs=2", "frmap_dim=5", "filters=2", "batch_size=10"],
+        (gcr, ["head=gcr", "epochs=2"]),
+        (grnet, ["dataset=basic_motions", "epochs=2", "frmap_dim=5", "filters=2", "batch_size=10"]),
     ],
 )
-def test_grassmann_experiment_smoke(tmp_path, items):
-    config = build_config(grassmann, [*items, "progress=false"])
-    result = grassmann.train_and_evaluate(config, tmp_path)
+def test_grassmann_experiment_smoke(tmp_path, experiment, items):
+    config = build_config(experiment, [*items, "progress=false"])
+    result = experiment.train_and_evaluate(config, tmp_path)
     assert 0.0 <= result["accuracy"] <= 1.0 and np.isfinite(result["loss"])
     assert json.loads((tmp_path / "results.json").read_text())["accuracy"] == result["accuracy"]
 

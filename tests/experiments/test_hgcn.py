@@ -1,4 +1,4 @@
-"""The HGCN experiment: metrics against their definitions, smoke runs of both tasks on a tiny
+"""The HGCN experiment: smoke runs of both tasks on a tiny
 user graph (a single run and a vmapped sweep of seeds), and bad input before any training."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from experiments import hgcn
+from experiments.hgcn_tasks import TASKS
 from geo.cli import main
 
 
@@ -24,27 +25,6 @@ def _tiny_graph(path, nodes=300):
     features = rng.normal(0, 1, (nodes, 6)) + labels[:, None] * 1.5
     np.savez(path, features=features, edges=np.asarray(edges), labels=labels)
     return path
-
-
-def test_roc_auc_and_average_precision_match_their_definitions():
-    rng = np.random.default_rng(1)
-    pos, neg = rng.random(40), rng.random(50) * 0.8
-    pos[:3] = neg[:3]  # ties count half
-    pairs = [(p > n) + 0.5 * (p == n) for p in pos for n in neg]
-    assert float(hgcn.roc_auc(jnp.asarray(pos), jnp.asarray(neg))) == pytest.approx(np.mean(pairs))
-    scores = np.concatenate([pos, neg])
-    labels = np.concatenate([np.ones(40), np.zeros(50)])
-    order = np.argsort(-scores, kind="stable")
-    hits, precisions = 0, []
-    for rank, i in enumerate(order, start=1):
-        if labels[i]:
-            hits += 1
-            precisions.append(hits / rank)
-    ap = hgcn.average_precision(jnp.asarray(pos), jnp.asarray(neg))
-    assert float(ap) == pytest.approx(np.mean(precisions))
-    pred, true = jnp.asarray([0, 1, 1, 2]), jnp.asarray([0, 1, 2, 2])
-    assert float(hgcn.f1_score(pred, true, 3)) == pytest.approx(0.75)
-    assert float(hgcn.f1_score(jnp.asarray([1, 1, 0]), jnp.asarray([1, 0, 1]), 2)) == 0.5
 
 
 def test_presets_follow_the_data_set_and_the_task():
@@ -76,7 +56,7 @@ def test_only_the_gcn_classifier_looks_at_the_neighbours():
     for model in hgcn.MODELS:
         config = hgcn.get_config("cora")
         config.update(task="nc", model=model, dim=4)
-        net = hgcn.GraphNet(config, 4, 3, nnx.Rngs(0))
+        net = hgcn.GraphNet(config, TASKS[config.task], 4, 3, nnx.Rngs(0))
         net.eval()
         change = jnp.abs(net.classify(moved, 1.0, graph) - net.classify(x, 1.0, graph))
         assert float(change[1].max()) > 0  # a node's own logits follow its embedding
@@ -93,7 +73,7 @@ def test_the_classifier_drops_out_logits_as_the_hgcn_code_does():
     for model in ("hgcn", "mlp"):
         config = hgcn.get_config("cora")
         config.update(task="nc", model=model, dim=4, dropout=0.5)
-        net = hgcn.GraphNet(config, 4, 3, nnx.Rngs(0))
+        net = hgcn.GraphNet(config, TASKS[config.task], 4, 3, nnx.Rngs(0))
         logits = net.classify(x, 1.0, None, nnx.Rngs(dropout=1))
         zero = float(jnp.mean(logits == 0))
         assert 0.4 < zero < 0.6, (model, zero)
@@ -130,7 +110,7 @@ def test_seeds_train_as_one_program_and_stop_early(tmp_path, capsys):
     assert all(r["runs_in_program"] == 3 for r in results)
     assert all(r["epochs"] < 400 for r in results)  # patience 10 stopped every run
     assert all(r["epochs"] - r["best_epoch"] == 10 for r in results)
-    assert len({r["f1"] for r in results}) >= 1
+    assert len({r["loss"] for r in results}) == 3  # three seeds, three different runs
 
 
 def test_bad_input_is_reported_before_training(tmp_path, capsys):

@@ -4,12 +4,6 @@ bad input before any work, and resuming after SIGKILL with identical results."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -22,22 +16,7 @@ from geo.data.hierarchy import read_edge_file
 from geo.hierarchy_training import training_data
 from geo.metrics import reconstruction_metrics
 from models.embeddings import embedding_space
-
-
-def toy_hierarchy(path: Path, branching=(3, 3, 3)) -> Path:
-    """A 1 + 3 + 9 + 27 = 40-node tree; the test uses its first 30 nodes' edges."""
-    lines, level, next_id = [], ["n0"], 1
-    for width in branching:
-        new_level = []
-        for parent in level:
-            for _ in range(width):
-                child = f"n{next_id}"
-                next_id += 1
-                lines.append(f"{child}\t{parent}")
-                new_level.append(child)
-        level = new_level
-    path.write_text("\n".join(lines[:29]) + "\n")  # 30 nodes
-    return path
+from tests.toy_data import toy_hierarchy
 
 
 def _config(edge_file, **overrides):
@@ -144,43 +123,3 @@ def test_cli_rejects_bad_config_before_work(tmp_path, capsys):
         == 2
     )
     assert "apt-get install wordnet-base" in capsys.readouterr().err
-
-
-def test_killed_run_resumes_to_identical_results(tmp_path):
-    edges = toy_hierarchy(tmp_path / "toy.tsv")
-    args = [
-        "dataset=" + str(edges),
-        "dim=2",
-        "epochs=400",
-        "burnin_epochs=5",
-        "batch_size=4",
-        "negatives=10",
-        "eval_every=100",
-        "checkpoint_every=20",
-        "progress=false",
-    ]
-    cmd = [sys.executable, "-m", "geo.cli", "run", "poincare_wordnet", "--workdir"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    subprocess.run(
-        cmd + [str(tmp_path / "straight")] + args, check=True, env=env, capture_output=True
-    )
-
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(
-        cmd + [str(killed)] + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and not any((killed / "checkpoints").glob("[0-9]*")):
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "results.json").exists(), "the run finished before it could be killed"
-    subprocess.run(cmd + [str(killed)] + args, check=True, env=env, capture_output=True)
-
-    a = json.loads((tmp_path / "straight" / "results.json").read_text())
-    b = json.loads((killed / "results.json").read_text())
-    assert (a["map"], a["mean_rank"], a["loss"]) == (b["map"], b["mean_rank"], b["loss"])
-    np.testing.assert_array_equal(
-        np.load(tmp_path / "straight" / "embeddings.npy"), np.load(killed / "embeddings.npy")
-    )

@@ -19,7 +19,7 @@ from geo.hierarchy_training import padded_ancestors
 from geo.metrics import ranking_metrics
 from geo.sweep import expand_values, sweep_grid
 from models.embeddings import embedding_space
-from tests.test_poincare_wordnet import toy_hierarchy
+from tests.toy_data import toy_hierarchy
 
 TOY = [
     "dim=2",

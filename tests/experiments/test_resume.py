@@ -1,0 +1,90 @@
+"""Every experiment resumes: killed with SIGKILL right after a checkpoint is on disk
+(GEO_KILL_AFTER_CHECKPOINT, geo/checkpoint.py) and started again on the same workdir, a run
+ends with the results and the metrics.jsonl of an uninterrupted run, to the last bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geo.checkpoint import KILL_AFTER_VARIABLE
+from tests.toy_data import toy_hierarchy
+
+TIMING = {"train_seconds", "compile_seconds", "eval_seconds", "edges_per_second"}
+
+
+def _geo(args: list[str], kill_after: int | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop(KILL_AFTER_VARIABLE, None)
+    if kill_after is not None:
+        env[KILL_AFTER_VARIABLE] = str(kill_after)
+    return subprocess.run(
+        [sys.executable, "-m", "geo.cli", *args], env=env, capture_output=True, text=True
+    )
+
+
+def _without_timing(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in TIMING}
+
+
+def _files(workdir: Path) -> tuple[dict, list[dict]]:
+    results = json.loads((workdir / "results.json").read_text())
+    metrics = [json.loads(ln) for ln in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return _without_timing(results), [_without_timing(m) for m in metrics]
+
+
+def _check_resume(tmp_path: Path, experiment: str, overrides: list[str], kill_after: int):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    done = _geo(["run", experiment, "--workdir", str(straight), *overrides])
+    assert done.returncode == 0, done.stderr[-3000:]
+    stopped = _geo(["run", experiment, "--workdir", str(killed), *overrides], kill_after)
+    assert stopped.returncode == -signal.SIGKILL, stopped.stderr[-3000:]
+    assert not (killed / "results.json").exists(), "the run finished before it was killed"
+    assert (killed / "metrics.jsonl").exists()
+    resumed = _geo(["run", experiment, "--workdir", str(killed), *overrides])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _files(killed) == _files(straight)
+    return straight, killed
+
+
+def test_poincare_wordnet_resumes(tmp_path):
+    edges = toy_hierarchy(tmp_path / "toy.tsv")
+    overrides = [f"dataset={edges}", "dim=2", "epochs=40", "burnin_epochs=5", "batch_size=4"]
+    overrides += ["negatives=10", "eval_every=10", "checkpoint_every=10", "progress=false"]
+    straight, killed = _check_resume(tmp_path, "poincare_wordnet", overrides, kill_after=2)
+    np.testing.assert_array_equal(
+        np.load(straight / "embeddings.npy"), np.load(killed / "embeddings.npy")
+    )
+
+
+def test_hgcn_resumes(tmp_path, shared_data):
+    overrides = ["task=lp", "dataset=disease_lp", f"data_dir={shared_data / 'hgcn'}"]
+    overrides += ["epochs=30", "chunk=10", "dim=8", "progress=false"]
+    _check_resume(tmp_path, "hgcn", overrides, kill_after=1)
+
+
+def test_hgcn_resumes_in_the_second_phase_of_a_pretrained_run(tmp_path, shared_data):
+    overrides = ["task=nc", "dataset=airport", "pretrain=lp", f"data_dir={shared_data / 'hgcn'}"]
+    overrides += ["epochs=20", "chunk=10", "dim=8", "num_layers=2", "progress=false"]
+    # The link prediction saves twice (epochs 10, 20); the third save is the classifier's.
+    straight, killed = _check_resume(tmp_path, "hgcn", overrides, kill_after=3)
+    assert _files(killed / "pretrain_lp") == _files(straight / "pretrain_lp")
+
+
+@pytest.mark.parametrize(
+    "experiment, overrides",
+    [
+        ("spdnet", ["dataset=basic_motions", "epochs=12", "batch_size=10", "baselines=false"]),
+        ("grnet", ["dataset=basic_motions", "epochs=12", "batch_size=10", "frmap_dim=6"]),
+        ("gcr", ["epochs=12", "head=gcr"]),
+    ],
+)
+def test_classifier_experiments_resume(tmp_path, experiment, overrides):
+    _check_resume(tmp_path, experiment, [*overrides, "progress=false"], kill_after=1)
