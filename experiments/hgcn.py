@@ -287,7 +287,6 @@ def _train(configs, workdirs, state_dir, features=None, graph_task=None, keep_ta
     graph_data, data, operator, num_classes = _prepare(first, task, graph_task)
     features = data["features"] if features is None else jnp.asarray(features)
     num_features = features.shape[-1]
-    n = graph_data.num_nodes
 
     def make(seed):
         key = jax.random.key(seed)
@@ -297,6 +296,53 @@ def _train(configs, workdirs, state_dir, features=None, graph_task=None, keep_ta
     seeds = jnp.asarray([c.seed for c in configs])
     params, rests = jax.vmap(lambda s: nnx.split(make(s), nnx.Param, ...)[1:])(seeds)
     tx = optax.chain(optax.add_decayed_weights(first.weight_decay), optax.adam(first.lr))
+
+    init, run_chunk = _compiled_epochs(
+        first, task, graphdef, tx, data, operator, num_classes, keep_tangent
+    )
+    state = {"carries": jax.vmap(init)(params, rests, seeds), "train_seconds": np.float64(0.0)}
+    start, state = checkpoints.restore(state)
+    for f in files:  # drop evaluations past the checkpoint we resume from
+        f.resume_metrics(start)
+    compiled, compile_seconds = compile_program(run_chunk, state["carries"], features)
+    loop = TrainingLoop(
+        total=first.epochs,
+        start=start,
+        desc=f"{first.model} {first.task} {first.dataset} x{len(configs)}",
+        progress=first.progress,
+        run_names=[str(w) for w in workdirs],
+        train_seconds=float(state["train_seconds"]),
+        hint="lower lr",
+    )
+
+    def advance(state, done):
+        carries = compiled(state["carries"], features)
+        epochs = int(jnp.max(carries["epoch"]))  # blocks until the chunk is done
+        finished = bool(jnp.all(carries["stopped"]))
+        return Chunk({**state, "carries": carries}, epochs, carries["loss"], finished=finished)
+
+    def after_chunk(state, done):
+        carries = state["carries"]
+        for r, f in enumerate(files):
+            record = {"epoch": done, "run_epoch": int(carries["epoch"][r])}
+            record.update(loss=float(carries["loss"][r]), best_epoch=int(carries["best_epoch"][r]))
+            record.update({f"val_{k}": float(v[r]) for k, v in carries["best_val"].items()})
+            record.update({k: float(v[r]) for k, v in carries["best_test"].items()})
+            f.append_metrics(record)
+        checkpoints.save(done, {**state, "train_seconds": np.float64(loop.train_seconds)})
+
+    state = loop.run(advance, state, after_chunk)
+    checkpoints.close()
+    carries = state["carries"]
+    results = _write_results(files, graphdef, carries, loop.train_seconds, compile_seconds)
+    return results, carries["best_tangent"] if keep_tangent else None
+
+
+def _compiled_epochs(first, task, graphdef, tx, data, operator, num_classes, keep_tangent):
+    """(init(params, rest, seed) -> one run's carry, run_chunk(carries, features) -> carries
+    after `first.chunk` more epochs of every run): full-batch training with early stopping
+    on the validation score, vmapped over the runs, as one jitted program."""
+    n = data["features"].shape[0]
 
     def init(params, rest, seed):
         return {
@@ -376,40 +422,12 @@ def _train(configs, workdirs, state_dir, features=None, graph_task=None, keep_ta
 
         return jax.vmap(one_run, (0, 0 if features.ndim == 3 else None))(carries, features)
 
-    state = {"carries": jax.vmap(init)(params, rests, seeds), "train_seconds": np.float64(0.0)}
-    start, state = checkpoints.restore(state)
-    for f in files:  # drop evaluations past the checkpoint we resume from
-        f.resume_metrics(start)
-    compiled, compile_seconds = compile_program(run_chunk, state["carries"], features)
-    loop = TrainingLoop(
-        total=first.epochs,
-        start=start,
-        desc=f"{first.model} {first.task} {first.dataset} x{len(configs)}",
-        progress=first.progress,
-        run_names=[str(w) for w in workdirs],
-        train_seconds=float(state["train_seconds"]),
-        hint="lower lr",
-    )
+    return init, run_chunk
 
-    def advance(state, done):
-        carries = compiled(state["carries"], features)
-        epochs = int(jnp.max(carries["epoch"]))  # blocks until the chunk is done
-        finished = bool(jnp.all(carries["stopped"]))
-        return Chunk({**state, "carries": carries}, epochs, carries["loss"], finished=finished)
 
-    def after_chunk(state, done):
-        carries = state["carries"]
-        for r, f in enumerate(files):
-            record = {"epoch": done, "run_epoch": int(carries["epoch"][r])}
-            record.update(loss=float(carries["loss"][r]), best_epoch=int(carries["best_epoch"][r]))
-            record.update({f"val_{k}": float(v[r]) for k, v in carries["best_val"].items()})
-            record.update({k: float(v[r]) for k, v in carries["best_test"].items()})
-            f.append_metrics(record)
-        checkpoints.save(done, {**state, "train_seconds": np.float64(loop.train_seconds)})
-
-    state = loop.run(advance, state, after_chunk)
-    checkpoints.close()
-    carries = state["carries"]
+def _write_results(files, graphdef, carries, train_seconds, compile_seconds) -> list[dict]:
+    """Each run's results.json from the final carries: the test figures of its best
+    validation epoch, its validation figures, epochs and learned curvatures."""
     stacked = nnx.merge(graphdef, carries["params"], carries["rest"])
     curvatures = [np.asarray(c()) for c in stacked.curvatures]  # (R,) each
     results = []
@@ -420,11 +438,11 @@ def _train(configs, workdirs, state_dir, features=None, graph_task=None, keep_ta
             best_epoch=int(carries["best_epoch"][r]),
             epochs=int(carries["epoch"][r]),
             loss=float(carries["loss"][r]),
-            train_seconds=loop.train_seconds,
+            train_seconds=train_seconds,
             compile_seconds=compile_seconds,
-            runs_in_program=len(configs),
+            runs_in_program=len(files),
             curvatures=[float(c[r]) for c in curvatures],
         )
         run_files.write_results(out)
         results.append(out)
-    return results, carries["best_tangent"] if keep_tangent else None
+    return results

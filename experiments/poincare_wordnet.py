@@ -184,7 +184,6 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     first = configs[0]
     if first.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    dtype = jnp.dtype(first.dtype)
     hierarchy = load_hierarchy(first)
     train_edges, test_edges = split_edges(first, hierarchy)
     files = [RunFiles(w, c) for w, c in zip(workdirs, configs, strict=True)]
@@ -193,27 +192,9 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     space = embedding_space(first.manifold)
     data = training_data(hierarchy, train_edges)
     num_edges = len(train_edges)
-    link_query = None
-    if test_edges is not None:
-        link_query = jnp.asarray(padded_ancestors(hierarchy.num_nodes, test_edges))
-        all_ancestors = jnp.asarray(padded_ancestors(hierarchy.num_nodes, hierarchy.edges))
     make_tx = _make_tx(first, space)
     runs = len(configs)
-    keys, tables, opt_states = [], [], []
-    for config in configs:
-        init_key, key = jax.random.split(jax.random.PRNGKey(config.seed))
-        table = space.init(init_key, hierarchy.num_nodes, first.dim, config.init_scale, dtype)
-        keys.append(key)
-        tables.append(table)
-        opt_states.append(make_tx(config.lr).init(table) if make_tx is not None else ())
-    keys = jnp.stack(keys)
-    state = {
-        "table": jnp.stack(tables),
-        "opt_state": jax.tree.map(lambda *leaves: jnp.stack(leaves), *opt_states),
-        "train_seconds": np.float64(0.0),
-    }
-    lrs = jnp.asarray([c.lr for c in configs], dtype)
-    burnin_lrs = lrs * jnp.asarray([c.burnin_lr_factor for c in configs], dtype)
+    keys, state, lrs, burnin_lrs = _initial_state(configs, space, hierarchy.num_nodes, make_tx)
     start_epoch, state = checkpoints.restore(state)
     for f in files:  # drop evaluations past the checkpoint we resume from
         f.resume_metrics(start_epoch)
@@ -229,21 +210,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     compile_seconds = time.perf_counter() - t0
     fold_in = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))
 
-    def evaluate(tables, epoch, losses) -> list[dict]:
-        out = []
-        for r in range(runs):
-            t = time.perf_counter()
-            result = reconstruction_metrics(space, tables[r], data.ancestors, first.eval_block)
-            if link_query is not None:
-                link = ranking_metrics(
-                    space, tables[r], link_query, all_ancestors, first.eval_block
-                )
-                result.update(link_map=link["map"], link_mean_rank=link["mean_rank"])
-            result.update(epoch=epoch, loss=float(losses[r]))
-            result["eval_seconds"] = time.perf_counter() - t
-            files[r].append_metrics(result)
-            out.append(result)
-        return out
+    evaluate = _evaluator(space, hierarchy, data, test_edges, first.eval_block, files)
 
     name = f"{first.dataset} {first.manifold}" + (f" x{runs} runs" if runs > 1 else "")
     loop = TrainingLoop(
@@ -285,31 +252,81 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     checkpoints.save(first.epochs, final_state, force=True)
     checkpoints.close()
 
-    all_results = []
-    for r, (final, run_files) in enumerate(zip(finals, files, strict=True)):
-        results = {key: final[key] for key in ("map", "mean_rank")}
-        if link_query is not None:
-            results.update(
-                link_map=final["link_map"],
-                link_mean_rank=final["link_mean_rank"],
-                num_test_edges=len(test_edges),
-            )
-        results.update(
-            loss=float(loop.loss[r]),
-            train_seconds=train_seconds,
-            edges_per_second=num_edges * first.epochs / max(train_seconds, 1e-9),
-            compile_seconds=compile_seconds,
-            eval_seconds=final["eval_seconds"],
-            epochs=first.epochs,
-            num_nodes=hierarchy.num_nodes,
-            num_edges=num_edges,
-            runs_in_program=runs,
-        )
-        run_files.write_results(results)
-        table = np.asarray(state["table"][r])
-        np.save(run_files.workdir / "embeddings.npy", table)
-        if first.dim == 2:
-            points = np.asarray(space.to_poincare(table))
-            _plot_disk(run_files.workdir / "poincare_disk.png", points, hierarchy)
-        all_results.append(results)
-    return all_results
+    summary = dict(
+        train_seconds=train_seconds,
+        edges_per_second=num_edges * first.epochs / max(train_seconds, 1e-9),
+        compile_seconds=compile_seconds,
+        epochs=first.epochs,
+        num_nodes=hierarchy.num_nodes,
+        num_edges=num_edges,
+        runs_in_program=runs,
+    )
+    if test_edges is not None:
+        summary["num_test_edges"] = len(test_edges)
+    return [
+        _write_run(run_files, final, float(loop.loss[r]), summary, state["table"][r], space,
+                   hierarchy, first.dim)
+        for r, (final, run_files) in enumerate(zip(finals, files, strict=True))
+    ]  # fmt: skip
+
+
+def _initial_state(configs, space, num_nodes: int, make_tx):
+    """(keys (R,), state {table (R, N, C), opt_state, train_seconds}, lrs (R,), burn-in lrs
+    (R,)) of the R runs: Nickel & Kiela's initialization from each run's seed."""
+    first, dtype = configs[0], jnp.dtype(configs[0].dtype)
+    keys, tables, opt_states = [], [], []
+    for config in configs:
+        init_key, key = jax.random.split(jax.random.PRNGKey(config.seed))
+        table = space.init(init_key, num_nodes, first.dim, config.init_scale, dtype)
+        keys.append(key)
+        tables.append(table)
+        opt_states.append(make_tx(config.lr).init(table) if make_tx is not None else ())
+    state = {
+        "table": jnp.stack(tables),
+        "opt_state": jax.tree.map(lambda *leaves: jnp.stack(leaves), *opt_states),
+        "train_seconds": np.float64(0.0),
+    }
+    lrs = jnp.asarray([c.lr for c in configs], dtype)
+    burnin_lrs = lrs * jnp.asarray([c.burnin_lr_factor for c in configs], dtype)
+    return jnp.stack(keys), state, lrs, burnin_lrs
+
+
+def _write_run(run_files, final, loss, summary, table, space, hierarchy, dim) -> dict:
+    """One run's results.json, embeddings.npy and, in 2 dimensions, its disk plot."""
+    results = {key: final[key] for key in ("map", "mean_rank")}
+    if "link_map" in final:
+        results.update(link_map=final["link_map"], link_mean_rank=final["link_mean_rank"])
+    results.update(loss=loss, eval_seconds=final["eval_seconds"], **summary)
+    run_files.write_results(results)
+    table = np.asarray(table)
+    np.save(run_files.workdir / "embeddings.npy", table)
+    if dim == 2:
+        points = np.asarray(space.to_poincare(table))
+        _plot_disk(run_files.workdir / "poincare_disk.png", points, hierarchy)
+    return results
+
+
+def _evaluator(space, hierarchy: Hierarchy, data, test_edges, eval_block: int, files):
+    """evaluate(tables (R, N, C), epoch, losses (R,)) -> one dict per run, each also a line
+    of its metrics.jsonl: reconstruction MAP and mean rank, and with held-out edges their
+    link-prediction figures in the filtered setting."""
+    link_query = None
+    if test_edges is not None:
+        link_query = jnp.asarray(padded_ancestors(hierarchy.num_nodes, test_edges))
+        all_ancestors = jnp.asarray(padded_ancestors(hierarchy.num_nodes, hierarchy.edges))
+
+    def evaluate(tables, epoch, losses) -> list[dict]:
+        out = []
+        for r, run_files in enumerate(files):
+            t = time.perf_counter()
+            result = reconstruction_metrics(space, tables[r], data.ancestors, eval_block)
+            if link_query is not None:
+                link = ranking_metrics(space, tables[r], link_query, all_ancestors, eval_block)
+                result.update(link_map=link["map"], link_mean_rank=link["mean_rank"])
+            result.update(epoch=epoch, loss=float(losses[r]))
+            result["eval_seconds"] = time.perf_counter() - t
+            run_files.append_metrics(result)
+            out.append(result)
+        return out
+
+    return evaluate

@@ -84,51 +84,15 @@ def train_classifiers(
         raise ValueError(
             f"batch_size must lie in [1, {n_train}] (the training set), got {batch_size}"
         )
-    steps = n_train // batch_size
     template = make_model(jax.random.key(0))
     graphdef, _, _ = nnx.split(template, nnx.Param, ...)
     manifolds = manifolds_of(template)
     tx = make_optimizer(optimizer, lr, manifolds)
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
-
-    def init(key):
-        params, rest = nnx.split(make_model(key), nnx.Param, ...)[1:]
-        return {"params": params, "rest": rest, "opt": tx.init(params), "key": key}
-
-    def loss_fn(params, rest, inputs, labels):
-        # Fresh Variables (copy=True) at this trace level, so batch norms can update theirs.
-        model = nnx.merge(graphdef, params, rest, copy=True)
-        model.train()
-        logits = model(inputs)
-        loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
-        return loss, nnx.state(model, nnx.Not(nnx.Param))
-
-    def step(carry, batch):
-        inputs, labels = batch
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (loss, rest), grads = grad_fn(carry["params"], carry["rest"], inputs, labels)
-        updates, opt = tx.update(grads, carry["opt"], carry["params"])
-        params = apply_updates(carry["params"], updates, manifolds)
-        return {**carry, "params": params, "rest": rest, "opt": opt}, loss
-
-    def epoch(carry, _):
-        key, sub = jax.random.split(carry["key"])
-        order = jax.random.permutation(sub, n_train)[: steps * batch_size].reshape(steps, -1)
-        batches = (_take(train_inputs, order), train_labels[order])
-        carry, losses = jax.lax.scan(step, {**carry, "key": key}, batches)
-        return carry, jnp.mean(losses)
-
-    def accuracy(carry, inputs, labels):
-        model = nnx.merge(graphdef, carry["params"], carry["rest"])
-        model.eval()
-        return jnp.mean(jnp.argmax(model(inputs), axis=-1) == labels)
-
     chunk = max(d for d in range(1, 11) if epochs % d == 0)  # epochs per compiled call
-
-    @partial(jax.jit, donate_argnums=0)
-    def run_chunk(carries):
-        return jax.vmap(lambda c: jax.lax.scan(epoch, c, None, length=chunk))(carries)
-
+    init, run_chunk, accuracy = _compiled_epochs(
+        make_model, graphdef, tx, manifolds, train, batch_size, chunk
+    )
     state = {
         "carries": jax.jit(jax.vmap(init))(keys),
         "loss": jnp.zeros(len(seeds), jnp.float32),
@@ -179,6 +143,55 @@ def train_classifiers(
         "train_seconds": train_seconds,
         "compile_seconds": compile_seconds,
     }
+
+
+def _compiled_epochs(make_model, graphdef, tx, manifolds, train, batch_size: int, chunk: int):
+    """(init(key) -> one run's carry, run_chunk(carries) -> (carries, per-epoch losses) after
+    `chunk` more epochs of every run (vmapped, jitted), accuracy(carry, inputs, labels)).
+
+    An epoch is a `lax.scan` over shuffled mini-batches; the last incomplete batch is
+    dropped, a different one every epoch."""
+    train_inputs, train_labels = train
+    n_train = len(train_labels)
+    steps = n_train // batch_size
+
+    def init(key):
+        params, rest = nnx.split(make_model(key), nnx.Param, ...)[1:]
+        return {"params": params, "rest": rest, "opt": tx.init(params), "key": key}
+
+    def loss_fn(params, rest, inputs, labels):
+        # Fresh Variables (copy=True) at this trace level, so batch norms can update theirs.
+        model = nnx.merge(graphdef, params, rest, copy=True)
+        model.train()
+        logits = model(inputs)
+        loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+        return loss, nnx.state(model, nnx.Not(nnx.Param))
+
+    def step(carry, batch):
+        inputs, labels = batch
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (loss, rest), grads = grad_fn(carry["params"], carry["rest"], inputs, labels)
+        updates, opt = tx.update(grads, carry["opt"], carry["params"])
+        params = apply_updates(carry["params"], updates, manifolds)
+        return {**carry, "params": params, "rest": rest, "opt": opt}, loss
+
+    def epoch(carry, _):
+        key, sub = jax.random.split(carry["key"])
+        order = jax.random.permutation(sub, n_train)[: steps * batch_size].reshape(steps, -1)
+        batches = (_take(train_inputs, order), train_labels[order])
+        carry, losses = jax.lax.scan(step, {**carry, "key": key}, batches)
+        return carry, jnp.mean(losses)
+
+    def accuracy(carry, inputs, labels):
+        model = nnx.merge(graphdef, carry["params"], carry["rest"])
+        model.eval()
+        return jnp.mean(jnp.argmax(model(inputs), axis=-1) == labels)
+
+    @partial(jax.jit, donate_argnums=0)
+    def run_chunk(carries):
+        return jax.vmap(lambda c: jax.lax.scan(epoch, c, None, length=chunk))(carries)
+
+    return init, run_chunk, accuracy
 
 
 class ClassifierProgram(NamedTuple):
