@@ -35,9 +35,7 @@ from geo.data.graphs import load_graph
 from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.run_files import RunFiles
 from geo.sweep import check_one_program
-from manifolds.lorentz import lorentz_dist
-from manifolds.poincare import poincare_dist
-from models.hgcn import Geometry, HGCNConv, aggregate, graph_operator
+from models.hgcn import HGCNConv, aggregate, geometry, graph_operator
 from models.hnn import Curvature
 
 MODELS = ("hgcn", "hnn", "gcn", "mlp")
@@ -162,7 +160,7 @@ class GraphNet(nnx.Module):
 
     def __init__(self, config, task, num_features: int, num_classes: int, rngs: nnx.Rngs):
         hyperbolic = config.model in ("hgcn", "hnn")
-        self.geometry = Geometry(config.manifold if hyperbolic else "euclidean")
+        self.geometry = geometry(config.manifold if hyperbolic else "euclidean")
         self.aggregate = config.model in ("hgcn", "gcn")
         dims = [num_features] + [config.dim] * (config.num_layers - 1)
         if task.extra_layer:
@@ -199,11 +197,7 @@ class GraphNet(nnx.Module):
         return x, cs[-1]
 
     def sq_dist(self, x: jax.Array, y: jax.Array, c) -> jax.Array:
-        if self.geometry.model == "poincare":
-            return poincare_dist(x, y, c) ** 2
-        if self.geometry.model == "lorentz":
-            return lorentz_dist(x, y, 1 / c) ** 2
-        return jnp.sum((x - y) ** 2, -1)
+        return self.geometry.sq_dist(x, y, c)
 
     def classify(self, x: jax.Array, c, graph, rngs=None) -> jax.Array:
         """(N, classes) logits of the embeddings x; `graph` as in `HGCNConv`."""

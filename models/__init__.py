@@ -10,7 +10,16 @@ matrices or (..., n, p) orthonormal frames.
 from models.covariance import CovariancePooling, covariance
 from models.embeddings import EmbeddingSpace, HierarchyEmbedding, embedding_space
 from models.grassmann import FRMap, GrassmannClassHead, OrthMap, ProjMap, ProjPooling, ReOrth
-from models.hgcn import Geometry, HGCNConv, aggregate, fermi_dirac, graph_operator
+from models.hgcn import (
+    EuclideanGeometry,
+    HGCNConv,
+    LorentzGeometry,
+    PoincareGeometry,
+    aggregate,
+    fermi_dirac,
+    geometry,
+    graph_operator,
+)
 from models.hnn import (
     Curvature,
     HyperbolicMLR,
@@ -31,7 +40,9 @@ __all__ = [
     "EmbeddingSpace",
     "ExpEig",
     "FRMap",
-    "Geometry",
+    "EuclideanGeometry",
+    "LorentzGeometry",
+    "PoincareGeometry",
     "GrassmannClassHead",
     "HGCNConv",
     "HierarchyEmbedding",
@@ -52,6 +63,7 @@ __all__ = [
     "covariance",
     "embedding_space",
     "fermi_dirac",
+    "geometry",
     "graph_operator",
     "poincare_ranking_loss_and_grad",
     "ranking_loss",

@@ -19,35 +19,48 @@ from flax import nnx
 from manifolds.gyrovector import expmap0 as ball_expmap0
 from manifolds.gyrovector import logmap0 as ball_logmap0
 from manifolds.gyrovector import mobius_linear
-from manifolds.lorentz import lorentz_translate
+from manifolds.lorentz import lorentz_dist, lorentz_translate
 from manifolds.numerics import arcosh1p, ball_margin, safe_norm, sinhc
-
-MODELS = ("poincare", "lorentz", "euclidean")
+from manifolds.poincare import poincare_dist
 
 
 @dataclasses.dataclass(frozen=True)
-class Geometry:
-    """Origin-based maps of one hyperbolic model; c > 0 is passed to each call.
+class PoincareGeometry:
+    """Origin-based maps of the Poincare ball of curvature -c; points (..., n).
 
-    Poincare points are (..., n); hyperboloid points (..., n + 1) with <x, x>_L = -1/c;
-    "euclidean" makes every map the identity (GCN and MLP baselines in the same code path).
-    Tangent vectors at the origin are n coordinates in the ball's chart (Ganea et al.'s
-    exp_0, where the metric at 0 is 4 x Euclidean); on the hyperboloid they are the spatial
-    part of the image under the isometry's differential, 2u. So `exp0`, `log0` and `linear`
-    of the two models correspond exactly through `poincare_to_lorentz`.
+    Tangent vectors at the origin are n coordinates in the ball's chart (Ganea et al.'s exp_0,
+    where the metric at 0 is 4 x Euclidean). The three geometries share this interface (exp0,
+    log0, linear, sq_dist; c > 0 passed to each call), so one layer serves them all.
     """
 
-    model: str
-
-    def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; valid choices are {MODELS}")
+    model: str = "poincare"
 
     def exp0(self, u: jax.Array, c) -> jax.Array:
-        if self.model == "euclidean":
-            return u
-        if self.model == "poincare":
-            return ball_expmap0(u, c)
+        return ball_expmap0(u, c)
+
+    def log0(self, x: jax.Array, c) -> jax.Array:
+        return ball_logmap0(x, c)
+
+    def linear(self, x: jax.Array, weight: jax.Array, bias: jax.Array, c) -> jax.Array:
+        """Mobius W (x) x (+) exp_0(b) (Ganea et al. 2018, eq. 28)."""
+        return mobius_linear(x, weight, ball_expmap0(bias, c), c)
+
+    def sq_dist(self, x: jax.Array, y: jax.Array, c) -> jax.Array:
+        return poincare_dist(x, y, c) ** 2
+
+
+@dataclasses.dataclass(frozen=True)
+class LorentzGeometry:
+    """The hyperboloid <x, x>_L = -1/c; points (..., n + 1).
+
+    Tangent vectors at the origin are the spatial part of the ball's under the isometry's
+    differential, 2u, so `exp0`, `log0` and `linear` correspond exactly to the ball's through
+    `poincare_to_lorentz`.
+    """
+
+    model: str = "lorentz"
+
+    def exp0(self, u: jax.Array, c) -> jax.Array:
         k = 1 / c
         w = 2 * u  # the hyperboloid tangent vector at the origin
         theta = safe_norm(w, keepdims=True) / jnp.sqrt(k)
@@ -61,24 +74,52 @@ class Geometry:
         return jnp.concatenate([jnp.sqrt(k) * jnp.cosh(theta), sinhc(theta) * w], -1)
 
     def log0(self, x: jax.Array, c) -> jax.Array:
-        if self.model == "euclidean":
-            return x
-        if self.model == "poincare":
-            return ball_logmap0(x, c)
         k = 1 / c
         theta = arcosh1p(jnp.maximum(x[..., :1] / jnp.sqrt(k) - 1, 0.0))
         return x[..., 1:] / (2 * sinhc(theta))
 
     def linear(self, x: jax.Array, weight: jax.Array, bias: jax.Array, c) -> jax.Array:
-        """exp_x(P_{0->x} b) of x = exp_0(W log_0 x): Mobius W (x) x (+) exp_0(b) in the ball
-        (Ganea et al. 2018, eq. 28), its image on the hyperboloid (HGCN, eq. 4-5)."""
-        if self.model == "euclidean":
-            return x @ weight.T + bias
-        if self.model == "poincare":
-            return mobius_linear(x, weight, ball_expmap0(bias, c), c)
-        k = 1 / c
+        """exp_x(P_{0->x} b) of x = exp_0(W log_0 x), the image of the ball's Mobius linear
+        map on the hyperboloid (HGCN, eq. 4-5)."""
         h = self.exp0(self.log0(x, c) @ weight.T, c)
-        return lorentz_translate(h, 2 * bias, k)
+        return lorentz_translate(h, 2 * bias, 1 / c)
+
+    def sq_dist(self, x: jax.Array, y: jax.Array, c) -> jax.Array:
+        return lorentz_dist(x, y, 1 / c) ** 2
+
+
+@dataclasses.dataclass(frozen=True)
+class EuclideanGeometry:
+    """Every map the identity: the GCN and MLP baselines in the same code path."""
+
+    model: str = "euclidean"
+
+    def exp0(self, u: jax.Array, c) -> jax.Array:
+        return u
+
+    def log0(self, x: jax.Array, c) -> jax.Array:
+        return x
+
+    def linear(self, x: jax.Array, weight: jax.Array, bias: jax.Array, c) -> jax.Array:
+        return x @ weight.T + bias
+
+    def sq_dist(self, x: jax.Array, y: jax.Array, c) -> jax.Array:
+        return jnp.sum((x - y) ** 2, -1)
+
+
+GEOMETRIES = {
+    "poincare": PoincareGeometry(),
+    "lorentz": LorentzGeometry(),
+    "euclidean": EuclideanGeometry(),
+}
+MODELS = tuple(GEOMETRIES)
+
+
+def geometry(model: str) -> PoincareGeometry | LorentzGeometry | EuclideanGeometry:
+    """The geometry called `model` (poincare | lorentz | euclidean)."""
+    if model not in GEOMETRIES:
+        raise ValueError(f"unknown model {model!r}; valid choices are {MODELS}")
+    return GEOMETRIES[model]
 
 
 def graph_operator(edges: np.ndarray, num_nodes: int) -> tuple[jax.Array, ...]:
@@ -127,7 +168,7 @@ class HGCNConv(nnx.Module):
         dropout: float = 0.0,
         activation=jax.nn.relu,
     ):
-        self.geometry = Geometry(model)
+        self.geometry = geometry(model)
         init = nnx.initializers.xavier_uniform()
         self.weight = nnx.Param(init(rngs.params(), (out_features, in_features), jnp.float32))
         self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))

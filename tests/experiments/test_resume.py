@@ -88,3 +88,25 @@ def test_hgcn_resumes_in_the_second_phase_of_a_pretrained_run(tmp_path, shared_d
 )
 def test_classifier_experiments_resume(tmp_path, experiment, overrides):
     _check_resume(tmp_path, experiment, [*overrides, "progress=false"], kill_after=1)
+
+
+@pytest.mark.parametrize(
+    "experiment, overrides",
+    [
+        ("spdnet", ["dataset=basic_motions", "epochs=12", "batch_size=10", "baselines=false"]),
+        ("poincare_wordnet", ["dim=2", "epochs=20", "burnin_epochs=2", "checkpoint_every=5"]),
+    ],
+)
+def test_sweeps_resume(tmp_path, experiment, overrides):
+    if experiment == "poincare_wordnet":
+        overrides = [f"dataset={toy_hierarchy(tmp_path / 'toy.tsv')}", *overrides]
+    overrides = [*overrides, "progress=false", "seed=0-1"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert _geo(["sweep", experiment, "--workdir", str(straight), *overrides]).returncode == 0
+    stopped = _geo(["sweep", experiment, "--workdir", str(killed), *overrides], kill_after=1)
+    assert stopped.returncode == -signal.SIGKILL, stopped.stderr[-3000:]
+    assert not (killed / "sweep.csv").exists()
+    resumed = _geo(["sweep", experiment, "--workdir", str(killed), *overrides])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for seed in (0, 1):
+        assert _files(killed / f"seed={seed}") == _files(straight / f"seed={seed}")

@@ -13,7 +13,7 @@ from flax import nnx
 from manifolds import Lorentz, PoincareBall
 from manifolds.hyperbolic import poincare_to_lorentz
 from manifolds.lorentz import lorentz_expmap, lorentz_translate, lorentz_transp
-from models.hgcn import Geometry, HGCNConv, fermi_dirac, graph_operator
+from models.hgcn import HGCNConv, fermi_dirac, geometry, graph_operator
 from models.hnn import (
     Curvature,
     HyperbolicMLR,
@@ -80,17 +80,17 @@ def test_geometry_origin_maps(c):
     u = 0.7 * jax.random.normal(jax.random.PRNGKey(2), (10, 4), jnp.float64)
     k = 1 / c
     for model in ("poincare", "lorentz"):
-        geo = Geometry(model)
+        geo = geometry(model)
         np.testing.assert_allclose(geo.log0(geo.exp0(u, c), c), u, rtol=1e-9, atol=1e-12)
     origin = jnp.zeros((10, 5)).at[:, 0].set(jnp.sqrt(k))
     tangent = jnp.concatenate([jnp.zeros((10, 1)), u], -1)
     np.testing.assert_allclose(  # ball-chart tangent u is 2u on the hyperboloid
-        Geometry("lorentz").exp0(u, c), Lorentz(k).expmap(origin, 2 * tangent), rtol=1e-9
+        geometry("lorentz").exp0(u, c), Lorentz(k).expmap(origin, 2 * tangent), rtol=1e-9
     )
     # exp_0 commutes with the ball -> hyperboloid isometry.
     np.testing.assert_allclose(
-        poincare_to_lorentz(Geometry("poincare").exp0(u, c), c),
-        Geometry("lorentz").exp0(u, c),
+        poincare_to_lorentz(geometry("poincare").exp0(u, c), c),
+        geometry("lorentz").exp0(u, c),
         rtol=1e-9,
     )
 
@@ -99,13 +99,13 @@ def test_geometry_origin_maps(c):
 def test_lorentz_exp0_saturates_where_the_ball_does_in_float32(c):
     """Long tangent vectors (deep stacks) give finite points and gradients, not cosh overflow."""
     u = jnp.asarray([[300.0, -400.0, 0.0], [3.0, 4.0, 0.0], [1e-3, 0.0, 0.0]], jnp.float32)
-    x = Geometry("lorentz").exp0(u, c)
+    x = geometry("lorentz").exp0(u, c)
     assert x.dtype == jnp.float32
     ok, reason = Lorentz(1 / c).check(np.asarray(x))
     assert ok, reason
-    ball = PoincareBall(c).proj(Geometry("poincare").exp0(u, c))
+    ball = PoincareBall(c).proj(geometry("poincare").exp0(u, c))
     np.testing.assert_allclose(x, poincare_to_lorentz(ball, c), rtol=2e-3, atol=1e-5)
-    grads = jax.jit(jax.grad(lambda u: jnp.sum(Geometry("lorentz").exp0(u, c))))(u)
+    grads = jax.jit(jax.grad(lambda u: jnp.sum(geometry("lorentz").exp0(u, c))))(u)
     assert bool(jnp.all(jnp.isfinite(grads)))
 
 
@@ -117,14 +117,14 @@ def test_lorentz_bias_translation_is_exact_and_holds_far_out_in_float32(c):
     k = 1 / c
     u = 5 * jnp.sqrt(k) * jnp.asarray([[0.6, -0.8, 0.0], [0.0, 0.6, 0.8]], jnp.float64)
     b = jnp.asarray([[0.05, -0.1, 0.02], [0.3, 0.2, -0.1]], jnp.float64)
-    x = Geometry("lorentz").exp0(u, c)  # at distance 10 sqrt(k) from the origin
+    x = geometry("lorentz").exp0(u, c)  # at distance 10 sqrt(k) from the origin
     origin = jnp.zeros_like(x).at[:, 0].set(jnp.sqrt(k))
     tangent = jnp.concatenate([jnp.zeros_like(b[:, :1]), b], -1)
     generic = lorentz_expmap(x, lorentz_transp(origin, x, tangent, k), k)
     np.testing.assert_allclose(lorentz_translate(x, b, k), generic, rtol=1e-10)
 
     def moved(x, b):  # the displacement in the tangent space at the origin
-        lorentz = Geometry("lorentz")
+        lorentz = geometry("lorentz")
         return lorentz.log0(lorentz_translate(x, b, k), c) - lorentz.log0(x, c)
 
     expected = moved(x, b)
@@ -162,7 +162,7 @@ class _TinyHGCN(nnx.Module):
 
     def __call__(self, features, graph):
         c = self.c()
-        x = Geometry("poincare").exp0(features, c)
+        x = geometry("poincare").exp0(features, c)
         return self.conv2(self.conv1(x, graph, c, c), graph, c, c), c
 
 
