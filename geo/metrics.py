@@ -33,7 +33,9 @@ def _closer_counts(s, d):
     histogram of `where` and its cumulative sum give every count without a sort of d.
     """
     block, width = s.shape
-    where = jax.vmap(lambda row_s, row_d: jnp.searchsorted(row_s, row_d, side="right"))(s, d)
+    where = jax.vmap(
+        lambda row_s, row_d: jnp.searchsorted(row_s, row_d, side="right", method="scan_unrolled")
+    )(s, d)
     seg = (jnp.arange(block)[:, None] * (width + 1) + where).reshape(-1)
     hist = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=block * (width + 1))
     return jnp.cumsum(hist.reshape(block, width + 1), axis=1)[:, :width]
