@@ -24,6 +24,7 @@ import geo.optim as go
 from geo.checkpoint import Checkpointer
 from geo.data.hierarchy import Hierarchy, read_edge_file
 from geo.data.splits import listed_edge_split, random_edge_split
+from geo.data.synthetic import complete_tree, is_tree_spec, parse_tree_spec
 from geo.data.wordnet import load_mammals, load_wordnet_nouns
 from geo.hierarchy_training import make_epoch, padded_ancestors, training_data
 from geo.loop import Chunk, TrainingLoop, compile_program
@@ -42,7 +43,7 @@ OPTIMIZERS = ("rsgd", "radam")
 DESCRIPTION = "Hyperbolic embeddings of WordNet nouns (Nickel & Kiela 2017, 2018)"
 PRESET_KEYS = ("dataset",)
 CONFIG_HELP = {
-    "dataset": "mammals | nouns | PATH to a (child, parent) TSV/CSV",
+    "dataset": "mammals | nouns | tree:nodes=N,branching=B | PATH to a (child, parent) TSV",
     "manifold": "poincare | lorentz | euclidean | euclidean_param",
     "optimizer": "rsgd (Nickel & Kiela's sparse RSGD) | radam",
     "dtype": "float32 | float64",
@@ -115,16 +116,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"lr must be positive, got {config.lr}")
     if not 0.0 <= float(config.test_fraction) < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {config.test_fraction}")
+    if is_tree_spec(config.dataset):
+        parse_tree_spec(config.dataset)  # a bad spec is an error before any work
     if config.test_edges and config.test_fraction:
         raise ValueError("set test_fraction or test_edges, not both")
 
 
 def load_hierarchy(config: ml_collections.ConfigDict) -> Hierarchy:
-    """The dataset: the shipped mammal closure, the WordNet nouns, or a user's edge file."""
+    """The dataset: the shipped mammal closure, the WordNet nouns, a synthetic tree
+    (`tree:nodes=N,branching=B`, geo.data.synthetic) or a user's edge file."""
     if config.dataset == "mammals":
         return load_mammals()
     if config.dataset == "nouns":
         return load_wordnet_nouns(config.wordnet_dir or None)
+    if is_tree_spec(config.dataset):
+        return complete_tree(parse_tree_spec(config.dataset))
     return read_edge_file(config.dataset)
 
 
