@@ -13,15 +13,13 @@ Gr(features, p). Seeds train as one vmapped program.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import nnx
 
-from geo.classifier_training import OPTIMIZERS, train_classifier_program, write_results
+from geo.classifier_training import OPTIMIZERS, ClassifierExperiment
 from models.grassmann import GrassmannClassHead
 
 DESCRIPTION = "Grassmann class representation (GCR) head vs softmax on digits (Wang et al. 2023)"
@@ -113,29 +111,8 @@ def digits(config):
     return (x_tr, y_tr.astype(np.int32)), (x_te, y_te.astype(np.int32))
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Train one run; write config.json, metrics.jsonl, results.json; return the results."""
-    return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
-
-
-def train_and_evaluate_many(configs, workdirs, state_dir) -> list[dict]:
-    """Train runs that differ only in their seed as one vmapped program; its checkpoints go
-    to `state_dir` (after every chunk of epochs), and a killed run resumes from them."""
-    first = configs[0]
-    program = train_classifier_program(
-        configs,
-        workdirs,
-        state_dir,
-        validate=validate,
-        sweep_axes=SWEEP_AXES,
-        build=_build,
-        description=f"digits {first.head}",
-    )
-    return write_results(program.files, program.run)
-
-
 def _build(config):
-    """(train, test, make_model) for `train_classifier_program`."""
+    """(train, test, make_model) for `ClassifierExperiment`."""
     train, test = digits(config)
     classes = int(train[1].max()) + 1
 
@@ -143,3 +120,10 @@ def _build(config):
         return DigitsNet(config, train[0].shape[-1], classes, rngs=nnx.Rngs(params=key))
 
     return train, test, make_model
+
+
+_ENTRY_POINTS = ClassifierExperiment(
+    validate, SWEEP_AXES, build=_build, describe=lambda c: f"digits {c.head}"
+)
+train_and_evaluate = _ENTRY_POINTS.train_and_evaluate
+train_and_evaluate_many = _ENTRY_POINTS.train_and_evaluate_many

@@ -18,7 +18,6 @@ The same matrices also go through pyriemann's MDM and tangent space + logistic r
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +25,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from geo.classifier_training import OPTIMIZERS, train_classifier_program, write_results
+from geo.classifier_training import OPTIMIZERS, ClassifierExperiment
 from geo.data.timeseries import load_checked_series
 from models.covariance import covariance
 from models.spd import BiMap, LogEig, ReEig
@@ -196,33 +195,14 @@ def pyriemann_baselines(train, test) -> dict:
     return out
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Train one run; write config.json, metrics.jsonl, results.json; return the results."""
-    return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
-
-
-def train_and_evaluate_many(configs, workdirs, state_dir) -> list[dict]:
-    """Train runs that differ only in their seed as one vmapped program; its checkpoints go
-    to `state_dir` (after every chunk of epochs), and a killed run resumes from them."""
-    first = configs[0]
-    program = train_classifier_program(
-        configs,
-        workdirs,
-        state_dir,
-        validate=validate,
-        sweep_axes=SWEEP_AXES,
-        build=_build,
-        description=f"spdnet {first.batchnorm} {first.dataset}",
-        runtime_keys=("progress", "baselines"),
-    )
-    train, test = program.data
-    baselines = pyriemann_baselines(train, test) if first.baselines else {}
-    size = int(train[0].shape[-1])
-    return write_results(program.files, program.run, matrix_size=size, baselines=baselines)
+def _extra_results(config, train, test) -> dict:
+    """The matrix size, and with baselines=true pyriemann's MDM and TS + LR beside the net."""
+    baselines = pyriemann_baselines(train, test) if config.baselines else {}
+    return {"matrix_size": int(train[0].shape[-1]), "baselines": baselines}
 
 
 def _build(config):
-    """(train, test, make_model) for `train_classifier_program`."""
+    """(train, test, make_model) for `ClassifierExperiment`."""
     train, test = covariances(config)
     dims, classes = parse_dims(config.dims), int(train[1].max()) + 1
 
@@ -230,3 +210,15 @@ def _build(config):
         return SPDNet(train[0].shape[-1], dims, classes, config, rngs=nnx.Rngs(params=key))
 
     return train, test, make_model
+
+
+_ENTRY_POINTS = ClassifierExperiment(
+    validate,
+    SWEEP_AXES,
+    build=_build,
+    describe=lambda c: f"spdnet {c.batchnorm} {c.dataset}",
+    extra=_extra_results,
+    runtime_keys=("progress", "baselines"),
+)
+train_and_evaluate = _ENTRY_POINTS.train_and_evaluate
+train_and_evaluate_many = _ENTRY_POINTS.train_and_evaluate_many

@@ -10,9 +10,10 @@ the UEA sets have no validation split, so nothing is selected on the test set.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -194,52 +195,57 @@ def _compiled_epochs(make_model, graphdef, tx, manifolds, train, batch_size: int
     return init, run_chunk, accuracy
 
 
-class ClassifierProgram(NamedTuple):
-    """What `train_classifier_program` returns: each run's files, the run's figures from
-    `train_classifiers`, and the (train, test) data it trained on."""
+@dataclasses.dataclass(frozen=True)
+class ClassifierExperiment:
+    """The two entry points of `geo.experiment.Experiment` for a classifier experiment whose
+    runs differ only in `sweep_axes`: an experiment module binds
+    `train_and_evaluate = ClassifierExperiment(...).train_and_evaluate` (and `_many`).
 
-    files: list[RunFiles]
-    run: dict
-    data: tuple
-
-
-def train_classifier_program(
-    configs,
-    workdirs,
-    state_dir,
-    *,
-    validate: Callable,
-    sweep_axes: tuple[str, ...],
-    build: Callable,
-    description: str,
-    runtime_keys: tuple[str, ...] = ("progress",),
-) -> ClassifierProgram:
-    """The whole driver of a classifier experiment whose runs differ only in `sweep_axes`.
-
-    Validates every config and writes the run files before any work, then loads the data and
-    trains the runs as one program that checkpoints after every chunk and resumes.
-    `build(config)` -> (train, test, make_model) loads the data and makes a model per seed
-    key. The configs give optimizer, lr, epochs, batch_size, progress and seed.
+    Attributes:
+        validate: the experiment's config check, run on every config before any work.
+        sweep_axes: keys the runs of one program may differ in.
+        build: config -> (train, test, make_model): loads the data, makes a model per key.
+        describe: config -> the progress bar's label.
+        extra: (config, train, test) -> more results fields, or None.
+        runtime_keys: config keys a resumed run may change.
     """
-    files = start_program(configs, workdirs, validate, sweep_axes)
-    checkpoints = Checkpointer(state_dir, configs, runtime_keys)
-    first = configs[0]
-    train, test, make_model = build(first)
-    run = train_classifiers(
-        make_model,
-        [c.seed for c in configs],
-        train,
-        test,
-        optimizer=first.optimizer,
-        lr=first.lr,
-        epochs=first.epochs,
-        batch_size=first.batch_size,
-        progress=first.progress,
-        description=description,
-        files=files,
-        checkpoints=checkpoints,
-    )
-    return ClassifierProgram(files, run, (train, test))
+
+    validate: Callable
+    sweep_axes: tuple[str, ...]
+    build: Callable
+    describe: Callable
+    extra: Callable | None = None
+    runtime_keys: tuple[str, ...] = ("progress",)
+
+    def train_and_evaluate(self, config, workdir) -> dict:
+        """Train one run; write config.json, metrics.jsonl, results.json; return results."""
+        return self.train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
+
+    def train_and_evaluate_many(self, configs, workdirs, state_dir) -> list[dict]:
+        """Validate every config and write the run files before any work; then load the data
+        and train the runs as one vmapped program that checkpoints after every chunk of
+        epochs into `state_dir` and resumes from it. The configs give optimizer, lr, epochs,
+        batch_size, progress and seed."""
+        files = start_program(configs, workdirs, self.validate, self.sweep_axes)
+        checkpoints = Checkpointer(state_dir, configs, self.runtime_keys)
+        first = configs[0]
+        train, test, make_model = self.build(first)
+        run = train_classifiers(
+            make_model,
+            [c.seed for c in configs],
+            train,
+            test,
+            optimizer=first.optimizer,
+            lr=first.lr,
+            epochs=first.epochs,
+            batch_size=first.batch_size,
+            progress=first.progress,
+            description=self.describe(first),
+            files=files,
+            checkpoints=checkpoints,
+        )
+        extra = self.extra(first, train, test) if self.extra is not None else {}
+        return write_results(files, run, **extra)
 
 
 def write_results(files: list[RunFiles], run: dict, **extra) -> list[dict]:
