@@ -228,7 +228,10 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
         train_seconds=float(state["train_seconds"]),
     )
 
+    seconds_here = [0.0]  # training time of this process (not of a resumed run's earlier one)
+
     def advance(state, epoch):
+        t0 = time.perf_counter()
         burnin = epoch < first.burnin_epochs
         table, opt_state, losses = compiled[burnin](
             state["table"],
@@ -238,7 +241,8 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
             burnin_lrs if burnin else lrs,
         )
         losses = np.asarray(losses)  # blocks until the epoch is done
-        rate = runs * num_edges * (epoch + 1 - start_epoch) / max(loop.train_seconds, 1e-9)
+        seconds_here[0] += time.perf_counter() - t0
+        rate = runs * num_edges * (epoch + 1 - start_epoch) / max(seconds_here[0], 1e-9)
         new = {"table": table, "opt_state": opt_state, "train_seconds": state["train_seconds"]}
         return Chunk(new, epoch + 1, losses, {"edges_per_s": f"{rate:,.0f}"})
 
