@@ -29,12 +29,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from geo.config import settings_without
+
 KILL_AFTER_VARIABLE = "GEO_KILL_AFTER_CHECKPOINT"
-
-
-def program_settings(configs, runtime_keys=()) -> list[dict]:
-    """What must match for checkpoints to be resumed: every config without `runtime_keys`."""
-    return [{k: v for k, v in c.to_dict().items() if k not in runtime_keys} for c in configs]
 
 
 def check_resumable(state_dir: Path, settings: list[dict]) -> None:
@@ -94,7 +91,7 @@ class Checkpointer:
 
     def __init__(self, state_dir, configs, runtime_keys=(), keep: int = 2):
         self.state_dir = Path(state_dir)
-        check_resumable(self.state_dir, program_settings(configs, runtime_keys))
+        check_resumable(self.state_dir, [settings_without(c, runtime_keys) for c in configs])
         self._manager = ocp.CheckpointManager(
             (self.state_dir / "checkpoints").resolve(),
             options=ocp.CheckpointManagerOptions(max_to_keep=keep),

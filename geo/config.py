@@ -50,6 +50,12 @@ def check_keys(config: ml_collections.ConfigDict, keys) -> None:
             )
 
 
+def settings_without(config: ml_collections.ConfigDict, keys) -> dict:
+    """The config as a dict, without `keys`: what the runs of one program must share, and
+    what a resumed run must match."""
+    return {k: v for k, v in config.to_dict().items() if k not in keys}
+
+
 def build_config(experiment, overrides: list[str]) -> ml_collections.ConfigDict:
     """`experiment.get_config()` (with the presets first) plus key=value overrides, checked.
 

@@ -82,16 +82,9 @@ def load_experiment(name: str) -> Experiment:
 
 
 def _members() -> list[str]:
-    return [
-        "DESCRIPTION",
-        "PRESET_KEYS",
-        "SWEEP_AXES",
-        "CONFIG_HELP",
-        "get_config",
-        "validate",
-        "train_and_evaluate",
-        "train_and_evaluate_many",
-    ]
+    """The members of `Experiment`: its annotated constants and its methods."""
+    methods = [n for n, v in vars(Experiment).items() if callable(v) and not n.startswith("_")]
+    return [*Experiment.__annotations__, *methods]
 
 
 def show(experiment: Experiment, presets: dict[str, str] | None = None) -> str:

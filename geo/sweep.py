@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geo.config import build_config, check_keys, split_items
+from geo.config import build_config, check_keys, settings_without, split_items
 from geo.run_files import RunFiles
 
 _RANGE = re.compile(r"^(-?\d+)-(-?\d+)$")
@@ -55,11 +55,6 @@ def sweep_grid(module, items: list[str]) -> tuple[list[str], list[list[str]]]:
         for combo in itertools.product(*(values for _, values in options))
     ]
     return swept, runs
-
-
-def settings_without(config, keys) -> dict:
-    """The config as a dict, without `keys` (what runs of one program must share)."""
-    return {k: v for k, v in config.to_dict().items() if k not in keys}
 
 
 def check_one_program(configs, axes) -> None:
