@@ -28,7 +28,7 @@ from geo.data.synthetic import complete_tree, is_tree_spec, parse_tree_spec
 from geo.data.wordnet import load_mammals, load_wordnet_nouns
 from geo.hierarchy_training import make_epoch, padded_ancestors, training_data
 from geo.loop import Chunk, TrainingLoop, compile_program
-from geo.metrics import ranking_metrics, reconstruction_metrics
+from geo.metrics import ranking_metrics
 from geo.run_files import RunFiles
 from geo.sweep import check_one_program
 from models.embeddings import SPACES, embedding_space
@@ -53,7 +53,8 @@ CONFIG_HELP = {
     "init_scale": "initial coordinates uniform in [-init_scale, init_scale]",
     "eval_every": "epochs between evaluations (0: only at the end)",
     "checkpoint_every": "epochs between checkpoints (0: only at the end)",
-    "eval_block": "nodes per compiled evaluation block",
+    "eval_block": "nodes per compiled evaluation block (spaces without float64 ranking keys)",
+    "eval_children": "0: exact evaluation; N > 0: estimate from N sampled children with 95% CIs",
     "progress": "show a progress bar",
     "test_fraction": "> 0: hold out this fraction of edges for link prediction",
     "test_edges": "or: a (child, ancestor) file of closure pairs to hold out",
@@ -67,7 +68,16 @@ CONFIG_HELP = {
 }
 SWEEP_AXES = ("seed", "lr", "init_scale", "burnin_lr_factor")
 # Keys that do not change what is trained; a resumed run may change them.
-_RUNTIME_KEYS = ("progress", "eval_every", "checkpoint_every", "eval_block", "epochs")
+_RUNTIME_KEYS = (
+    "progress",
+    "eval_every",
+    "checkpoint_every",
+    "eval_block",
+    "eval_children",
+    "epochs",
+)
+# Beyond this many (child, node) pairs an exact evaluation takes minutes: ask for a sample.
+MAX_EXACT_PAIRS = 5e10
 DTYPES = ("float32", "float64")
 
 
@@ -88,6 +98,7 @@ def get_config(dataset: str = "mammals") -> ml_collections.ConfigDict:
     c.eval_every = 50  # epochs between evaluations (0: only at the end)
     c.checkpoint_every = 10
     c.eval_block = 512
+    c.eval_children = 0  # 0: exact; > 0: estimate from this many sampled children
     c.progress = True
     c.test_fraction = 0.0  # > 0: hold out this fraction of edges for link prediction
     c.test_edges = ""  # or: a (child, ancestor) file of closure pairs to hold out
@@ -109,15 +120,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("dim", "epochs", "batch_size", "negatives", "eval_block"):
         if int(config[key]) < 1:
             raise ValueError(f"{key} must be a positive integer, got {config[key]}")
-    for key in ("burnin_epochs", "eval_every", "checkpoint_every", "seed"):
+    for key in ("burnin_epochs", "eval_every", "checkpoint_every", "seed", "eval_children"):
         if int(config[key]) < 0:
             raise ValueError(f"{key} must be >= 0, got {config[key]}")
     if not float(config.lr) > 0:
         raise ValueError(f"lr must be positive, got {config.lr}")
     if not 0.0 <= float(config.test_fraction) < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {config.test_fraction}")
-    if is_tree_spec(config.dataset):
-        parse_tree_spec(config.dataset)  # a bad spec is an error before any work
+    if is_tree_spec(config.dataset):  # a bad spec or size is an error before any work
+        check_evaluation_size(config, parse_tree_spec(config.dataset).nodes)
+    elif config.eval_children:
+        check_evaluation_size(config, 0)
     if config.test_edges and config.test_fraction:
         raise ValueError("set test_fraction or test_edges, not both")
 
@@ -141,6 +154,23 @@ def split_edges(config, hierarchy: Hierarchy) -> tuple[np.ndarray, np.ndarray | 
     if config.test_fraction:
         return random_edge_split(hierarchy, float(config.test_fraction), int(config.split_seed))
     return hierarchy.edges, None
+
+
+def check_evaluation_size(config: ml_collections.ConfigDict, num_nodes: int) -> None:
+    """Raise ValueError, before any training, when an exact evaluation of `num_nodes` nodes
+    would compare more than MAX_EXACT_PAIRS pairs and no sample size is set."""
+    if not config.eval_children and float(num_nodes) ** 2 > MAX_EXACT_PAIRS:
+        raise ValueError(
+            f"{num_nodes:,} nodes: an exact evaluation ranks every child against every node "
+            f"({float(num_nodes) ** 2:.1e} pairs, beyond the {MAX_EXACT_PAIRS:.0e} this "
+            "experiment evaluates exactly); set eval_children=10000 for an estimate from "
+            "10,000 sampled children with 95% confidence intervals"
+        )
+    if config.eval_children and embedding_space(config.manifold).ranking_features is None:
+        raise ValueError(
+            f"eval_children needs float64 ranking keys, which manifold={config.manifold!r} "
+            "lacks; use poincare, lorentz or euclidean, or eval_children=0"
+        )
 
 
 def _make_tx(config, space):
@@ -191,6 +221,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     if first.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     hierarchy = load_hierarchy(first)
+    check_evaluation_size(first, hierarchy.num_nodes)
     train_edges, test_edges = split_edges(first, hierarchy)
     files = [RunFiles(w, c) for w, c in zip(workdirs, configs, strict=True)]
     checkpoints = Checkpointer(state_dir, configs, _RUNTIME_KEYS)
@@ -216,7 +247,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     compile_seconds = time.perf_counter() - t0
     fold_in = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))
 
-    evaluate = _evaluator(space, hierarchy, data, test_edges, first.eval_block, files)
+    evaluate = _evaluator(space, hierarchy, data, test_edges, first, files)
 
     name = f"{first.dataset} {first.manifold}" + (f" x{runs} runs" if runs > 1 else "")
     loop = TrainingLoop(
@@ -303,9 +334,11 @@ def _initial_state(configs, space, num_nodes: int, make_tx):
 
 def _write_run(run_files, final, loss, summary, table, space, hierarchy, dim) -> dict:
     """One run's results.json, embeddings.npy and, in 2 dimensions, its disk plot."""
-    results = {key: final[key] for key in ("map", "mean_rank")}
-    if "link_map" in final:
-        results.update(link_map=final["link_map"], link_mean_rank=final["link_mean_rank"])
+    first = ("map", "mean_rank")
+    results = {key: final[key] for key in first}
+    results.update(
+        {k: v for k, v in final.items() if k not in (*first, "epoch", "loss", "eval_seconds")}
+    )
     results.update(loss=loss, eval_seconds=final["eval_seconds"], **summary)
     run_files.write_results(results)
     table = np.asarray(table)
@@ -316,10 +349,13 @@ def _write_run(run_files, final, loss, summary, table, space, hierarchy, dim) ->
     return results
 
 
-def _evaluator(space, hierarchy: Hierarchy, data, test_edges, eval_block: int, files):
+def _evaluator(space, hierarchy: Hierarchy, data, test_edges, config, files):
     """evaluate(tables (R, N, C), epoch, losses (R,)) -> one dict per run, each also a line
     of its metrics.jsonl: reconstruction MAP and mean rank, and with held-out edges their
-    link-prediction figures in the filtered setting."""
+    link-prediction figures in the filtered setting; with eval_children, estimates from the
+    same sampled children at every evaluation, with 95% confidence half-widths (`*_ci95`)."""
+    block = config.eval_block
+    sample = dict(sample=int(config.eval_children), seed=int(config.seed))
     link_query = None
     if test_edges is not None:
         link_query = jnp.asarray(padded_ancestors(hierarchy.num_nodes, test_edges))
@@ -329,10 +365,12 @@ def _evaluator(space, hierarchy: Hierarchy, data, test_edges, eval_block: int, f
         out = []
         for r, run_files in enumerate(files):
             t = time.perf_counter()
-            result = reconstruction_metrics(space, tables[r], data.ancestors, eval_block)
+            result = ranking_metrics(
+                space, tables[r], data.ancestors, data.ancestors, block, **sample
+            )
             if link_query is not None:
-                link = ranking_metrics(space, tables[r], link_query, all_ancestors, eval_block)
-                result.update(link_map=link["map"], link_mean_rank=link["mean_rank"])
+                link = ranking_metrics(space, tables[r], link_query, all_ancestors, block, **sample)
+                result.update({f"link_{key}": value for key, value in link.items()})
             result.update(epoch=epoch, loss=float(losses[r]))
             result["eval_seconds"] = time.perf_counter() - t
             run_files.append_metrics(result)

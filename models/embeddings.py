@@ -15,12 +15,13 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from geo.optim import ManifoldParam
 from manifolds import Lorentz, Manifold, PoincareBall, euclidean_param_dist
 from manifolds.hyperbolic import euclidean_param_to_poincare, lorentz_to_poincare
-from manifolds.numerics import MIN_NORM, arcosh1p, clamp_min, safe_norm
+from manifolds.numerics import safe_norm
 from models.nickel_kiela import poincare_ranking_loss_and_grad, ranking_loss
 
 SPACES = ("poincare", "lorentz", "euclidean", "euclidean_param")
@@ -36,8 +37,9 @@ class EmbeddingSpace:
         coordinates: stored coordinates per node for a `dim`-dimensional embedding.
         dist: distance between rows (..., coordinates) -> (...).
         to_poincare: rows -> Poincare-ball points (for plots).
-        dist_lower_bound: (B, C), (N, C) -> (B, N) values <= the computed `dist` of every
-            pair, through one matrix product (a fast screen for evaluation), or None.
+        ranking_features: float64 table (N, C) -> rows (N, F), columns (N, F) whose products
+            rows[u] . cols[w] increase with d(u, w) for each u (exact evaluation, geo.ranking),
+            or None.
         ranking_loss_and_grad: the Nickel & Kiela loss of rows and its gradient,
             (rows, valid, weight) -> (loss, grad) as in
             `models.nickel_kiela.poincare_ranking_loss_and_grad` (closed form); None builds
@@ -49,7 +51,7 @@ class EmbeddingSpace:
     coordinates: Callable[[int], int]
     dist: Callable[[jax.Array, jax.Array], jax.Array]
     to_poincare: Callable[[jax.Array], jax.Array]
-    dist_lower_bound: Callable[[jax.Array, jax.Array], jax.Array] | None = None
+    ranking_features: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
     ranking_loss_and_grad: Callable | None = None
 
     def __post_init__(self):
@@ -85,33 +87,31 @@ def _euclidean_dist(x, y):
     return safe_norm(x - y)
 
 
-def _squared_gap_lower_bound(xx, yy, xy, scale):
-    """A lower bound of |x - y|^2 (or of <x-y, x-y>_L) = xx + yy - 2 xy computed through a
-    matrix product: its rounding error is at most ~ (dim + 2) eps `scale` (Higham, Accuracy
-    and Stability of Numerical Algorithms, eq. 3.5), so subtract a generous 64 eps `scale`
-    plus a relative 1e-4, and the bound stays below the directly computed value."""
-    err = 64 * jnp.finfo(xy.dtype).eps * scale
-    return jnp.maximum(xx + yy - 2 * xy - err, 0.0) * (1 - 1e-4)
+def _squared_norms(x: np.ndarray) -> np.ndarray:
+    return np.einsum("nd,nd->n", x, x)[:, None]
 
 
-def _poincare_lower_bound(x, table):
-    xx, yy = jnp.sum(x * x, -1)[:, None], jnp.sum(table * table, -1)[None, :]
-    gap = _squared_gap_lower_bound(xx, yy, x @ table.T, (xx + yy) * x.shape[-1])
-    den = clamp_min((1 - xx) * (1 - yy), MIN_NORM)
-    return arcosh1p(2 * gap / den)
+def _poincare_ranking_features(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys (|u|^2 + |w|^2 - 2 u.w) / (1 - |w|^2): d(u, w) = arcosh(1 + 2 key / (1 - |u|^2))
+    (Nickel & Kiela 2017, eq. 1) increases with them for each u."""
+    sq = _squared_norms(table)
+    if np.any(sq >= 1):
+        raise ValueError(f"{int(np.sum(sq >= 1))} rows are not inside the unit ball")
+    inv = 1 / (1 - sq)
+    rows = np.concatenate([sq, np.ones_like(sq), -2 * table], 1)
+    return rows, np.concatenate([inv, sq * inv, table * inv], 1)
 
 
-def _lorentz_lower_bound(x, table):
-    sign = jnp.concatenate([-jnp.ones((1,), x.dtype), jnp.ones((x.shape[-1] - 1,), x.dtype)])
-    xx = jnp.sum(sign * x * x, -1)[:, None]
-    yy = jnp.sum(sign * table * table, -1)[None, :]
-    scale = (jnp.sum(x * x, -1)[:, None] + jnp.sum(table * table, -1)[None, :]) * x.shape[-1]
-    return arcosh1p(_squared_gap_lower_bound(xx, yy, (x * sign) @ table.T, scale) / 2)
+def _lorentz_ranking_features(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys -<u, w>_L = cosh d(u, w) on the hyperboloid (Nickel & Kiela 2018, eq. 2)."""
+    return np.concatenate([table[:, :1], -table[:, 1:]], 1), table
 
 
-def _euclidean_lower_bound(x, table):
-    xx, yy = jnp.sum(x * x, -1)[:, None], jnp.sum(table * table, -1)[None, :]
-    return jnp.sqrt(_squared_gap_lower_bound(xx, yy, x @ table.T, (xx + yy) * x.shape[-1]))
+def _euclidean_ranking_features(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys |u|^2 + |w|^2 - 2 u.w = |u - w|^2."""
+    sq = _squared_norms(table)
+    rows = np.concatenate([sq, np.ones_like(sq), -2 * table], 1)
+    return rows, np.concatenate([np.ones_like(sq), sq, table], 1)
 
 
 @functools.cache
@@ -126,7 +126,7 @@ def embedding_space(name: str) -> EmbeddingSpace:
             lambda d: d,
             ball.dist,
             lambda x: x,
-            _poincare_lower_bound,
+            _poincare_ranking_features,
             poincare_ranking_loss_and_grad,
         ),
         "lorentz": EmbeddingSpace(
@@ -135,7 +135,7 @@ def embedding_space(name: str) -> EmbeddingSpace:
             lambda d: d + 1,
             hyperboloid.dist,
             lorentz_to_poincare,
-            _lorentz_lower_bound,
+            _lorentz_ranking_features,
         ),
         "euclidean": EmbeddingSpace(
             "euclidean",
@@ -143,7 +143,7 @@ def embedding_space(name: str) -> EmbeddingSpace:
             lambda d: d,
             _euclidean_dist,
             lambda x: x / (1 + jnp.linalg.norm(x, axis=-1, keepdims=True)),
-            _euclidean_lower_bound,
+            _euclidean_ranking_features,
         ),
         "euclidean_param": EmbeddingSpace(
             "euclidean_param", None, lambda d: d, euclidean_param_dist, euclidean_param_to_poincare

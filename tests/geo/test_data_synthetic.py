@@ -48,6 +48,13 @@ def test_geo_run_rejects_a_bad_tree_before_any_work(tmp_path, capsys):
     assert main(["run", "poincare_wordnet", "--workdir", str(workdir), "dataset=tree:n=5"]) == 2
     assert "unknown field 'n'" in capsys.readouterr().err
     assert not workdir.exists()
+    big = ["run", "poincare_wordnet", "--workdir", str(workdir)]
+    big.append("dataset=tree:nodes=300000,branching=8")
+    assert main(big) == 2  # too large for an exact evaluation, and no sample size set
+    assert "300,000 nodes: an exact evaluation" in capsys.readouterr().err
+    assert main([*big, "eval_children=1000", "manifold=euclidean_param"]) == 2
+    assert "eval_children needs float64 ranking keys" in capsys.readouterr().err
+    assert not workdir.exists()
 
 
 def test_a_small_tree_trains(tmp_path):
@@ -61,3 +68,7 @@ def test_a_small_tree_trains(tmp_path):
     results = poincare_wordnet.train_and_evaluate(config, tmp_path)
     assert results["num_nodes"] == 60 and results["num_edges"] == _depths(60, 3)
     assert 0 < results["map"] <= 1
+    config.eval_children = 20  # an estimate from 20 of the 59 children, with its intervals
+    sampled = poincare_wordnet.train_and_evaluate(config, tmp_path / "sampled")
+    assert sampled["eval_children"] == 20 and sampled["map_ci95"] > 0
+    assert abs(sampled["map"] - results["map"]) <= 3 * sampled["map_ci95"]
