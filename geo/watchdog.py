@@ -109,10 +109,18 @@ class Watchdog:
 
     def _watch(self) -> None:
         period = min(self.timeout / 4, 5.0)
+        before = time.monotonic()
         while not self._stop.wait(period):
+            now = time.monotonic()
+            # A wait that overran by far: the whole process was stopped (Ctrl-Z, SIGSTOP, a
+            # suspended machine) and nothing could beat; that time is not the run's.
+            overrun = now - before - period
+            before = now
             with self._lock:
+                if overrun > max(period, 1.0):
+                    self._last = (self._last[0] + overrun, *self._last[1:])
                 wall, cpu, what = self._last
-            idle = time.monotonic() - wall
+            idle = now - wall
             if idle >= self.timeout:
                 self._fire(idle, time.process_time() - cpu, what)
 

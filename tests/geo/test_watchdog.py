@@ -141,3 +141,34 @@ def test_the_broken_jaxlib_series_is_named(monkeypatch):
     monkeypatch.setattr(version, "__version__", "0.9.2")
     assert watchdog.broken_jaxlib() is None
     assert "docs/known_issues.md" in watchdog.likely_cause()
+
+
+def test_a_stopped_process_is_not_taken_for_a_stuck_one():
+    """SIGSTOP (Ctrl-Z) for longer than the timeout, then SIGCONT: the run goes on."""
+    import signal
+    import time
+
+    script = textwrap.dedent(
+        """
+        import sys
+        from geo.watchdog import Watchdog, beat
+        with Watchdog(3.0, "stop test"):
+            beat("epoch 1")
+            print("ready", flush=True)
+            sys.stdin.readline()  # blocked, no beats, until the parent writes
+            beat("epoch 2")
+        print("finished")
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGSTOP)
+    time.sleep(5.0)  # stopped for longer than the timeout
+    child.send_signal(signal.SIGCONT)
+    time.sleep(1.0)  # 1 s of running time without a beat: under the timeout
+    out, err = child.communicate("go\n", timeout=60)
+    assert child.returncode == 0, err
+    assert "finished" in out
