@@ -62,6 +62,7 @@ CONFIG_HELP = {
     "dim": "embedding dimension",
     "lr": "learning rate",
     "batch_size": "edges per step",
+    "parallel_batches": "P > 1: P batches per compiled step from one table (lockstep Hogwild)",
     "negatives": "negative samples per edge",
     "burnin_epochs": "epochs at lr x burnin_lr_factor with negatives drawn by degree",
     "epochs": "passes over the training data",
@@ -103,6 +104,7 @@ def get_config(dataset: str = "mammals") -> ml_collections.ConfigDict:
     c.test_fraction = 0.0  # > 0: hold out this fraction of edges for link prediction
     c.test_edges = ""  # or: a (child, ancestor) file of closure pairs to hold out
     c.split_seed = 0
+    c.parallel_batches = 1  # P > 1: P batches' gradients at one table per step (faster)
     c.update(PRESETS.get(dataset, PRESETS["mammals"]))
     return c
 
@@ -117,7 +119,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if config.dtype not in DTYPES:
         raise ValueError(f"dtype={config.dtype!r}; valid choices are {', '.join(DTYPES)}")
-    for key in ("dim", "epochs", "batch_size", "negatives", "eval_block"):
+    for key in ("dim", "epochs", "batch_size", "negatives", "eval_block", "parallel_batches"):
         if int(config[key]) < 1:
             raise ValueError(f"{key} must be a positive integer, got {config[key]}")
     for key in ("burnin_epochs", "eval_every", "checkpoint_every", "seed", "eval_children"):
@@ -236,7 +238,9 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     for f in files:  # drop evaluations past the checkpoint we resume from
         f.resume_metrics(start_epoch)
 
-    epoch_fn = make_epoch(space, make_tx, first.batch_size, first.negatives, num_edges)
+    epoch_fn = make_epoch(
+        space, make_tx, first.batch_size, first.negatives, num_edges, first.parallel_batches
+    )
     t0 = time.perf_counter()
     compiled = {
         burnin: compile_program(

@@ -120,6 +120,7 @@ def make_epoch(
     batch_size: int,
     negatives: int,
     num_edges: int,
+    parallel_batches: int = 1,
 ):
     """epoch(tables, opt_states, data, keys, lrs, burnin) -> (tables, opt_states, losses), jitted.
 
@@ -138,7 +139,19 @@ def make_epoch(
     `geo.optim.sparse_rsgd_step`, momentum-free RSGD without a sort (Nickel & Kiela's
     optimizer); then the R tables are stacked into one (R * N, C) table, so each step is one
     gather and one scatter for all runs and per-step overhead is shared.
+
+    `parallel_batches` = P > 1 changes the algorithm: each compiled step takes P batches of
+    `batch_size` edges, computes their gradients at the same table and applies their sum,
+    the lockstep version of P Hogwild workers (the reference code trains with 5 threads): one
+    gather, loss and scatter for P batches, at the price of gradients up to P - 1 steps
+    stale. Each batch's loss is still its mean over its edges; the epoch's loss is the mean
+    over batches.
     """
+    if parallel_batches < 1:
+        raise ValueError(f"parallel_batches must be >= 1, got {parallel_batches}")
+    batches_per_epoch = -(-num_edges // batch_size)
+    group = parallel_batches
+    batch_size *= group  # edges per compiled step
     real_steps = -(-num_edges // batch_size)
     num_chunks = -(-real_steps // _NEGATIVE_CHUNK)
     chunk = -(-real_steps // num_chunks)  # chunks of equal size, at most chunk - 1 padded steps
@@ -164,8 +177,10 @@ def make_epoch(
         )
         idx = jnp.concatenate([chunk_batches, jnp.where(real[:, None], cands, n)], axis=1)
         mask = jnp.concatenate([jnp.ones_like(valids[:, :1]), valids], axis=1)
-        real = real.reshape(chunk, batch_size)
-        weight = real / jnp.maximum(jnp.sum(real, axis=1, keepdims=True), 1)
+        real = real.reshape(chunk, group, batch_size // group)  # each batch of the step
+        weight = (real / jnp.maximum(jnp.sum(real, axis=2, keepdims=True), 1)).reshape(
+            chunk, batch_size
+        )
         return (
             idx.reshape(chunk, batch_size, 2 + negatives),
             mask.reshape(chunk, batch_size, 1 + negatives),
@@ -201,7 +216,8 @@ def make_epoch(
 
         inputs = (jnp.swapaxes(batches, 0, 1), jnp.swapaxes(chunk_keys, 0, 1))
         table, losses = jax.lax.scan(run_chunk, tables.reshape(runs * n, width), inputs)
-        return table.reshape(runs, n, width), opt_states, jnp.sum(losses, (0, 1)) / real_steps
+        losses = jnp.sum(losses, (0, 1)) / batches_per_epoch
+        return table.reshape(runs, n, width), opt_states, losses
 
     def tx_epoch(tables, opt_states, data: TrainingData, keys, lrs, burnin: bool):
         def one_run(table, opt_state, key, lr):
@@ -227,7 +243,7 @@ def make_epoch(
                 return jax.lax.scan(step, carry, chunk_inputs(*inputs, data, burnin))
 
             carry, losses = jax.lax.scan(run_chunk, (table, opt_state), plan(key, data))
-            return *carry, jnp.sum(losses) / real_steps
+            return *carry, jnp.sum(losses) / batches_per_epoch
 
         if tables.shape[0] == 1:  # no batching overhead for a single run
             first = jax.tree.map(lambda a: a[0], (tables, opt_states, keys, lrs))
