@@ -226,7 +226,9 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     check_evaluation_size(first, hierarchy.num_nodes)
     train_edges, test_edges = split_edges(first, hierarchy)
     files = [RunFiles(w, c) for w, c in zip(workdirs, configs, strict=True)]
-    checkpoints = Checkpointer(state_dir, configs, _RUNTIME_KEYS)
+    checkpoints = Checkpointer(
+        state_dir, configs, _RUNTIME_KEYS, defaults=get_config(first.dataset)
+    )
 
     space = embedding_space(first.manifold)
     data = training_data(hierarchy, train_edges)

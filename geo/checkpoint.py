@@ -34,11 +34,21 @@ from geo.config import settings_without
 KILL_AFTER_VARIABLE = "GEO_KILL_AFTER_CHECKPOINT"
 
 
-def check_resumable(state_dir: Path, settings: list[dict]) -> None:
-    """Record `settings` in state_dir/program.json; a ValueError if it holds other runs'."""
+def check_resumable(state_dir: Path, settings: list[dict], defaults: dict | None = None) -> None:
+    """Record `settings` in state_dir/program.json; a ValueError if it holds other runs'.
+
+    A key the recorded runs lack (one a newer version of the experiment added) is the same
+    run when its value is its entry in `defaults`, the value that trains as before.
+    """
     path = state_dir / "program.json"
     if path.exists():
         before = json.loads(path.read_text())
+        added = {
+            k: v
+            for k, v in (defaults or {}).items()
+            if all(k not in old for old in before) and all(s.get(k) == v for s in settings)
+        }
+        before = [{**old, **added} for old in before]
         if before != settings:
             old, new = (before[0] if before else {}), (settings[0] if settings else {})
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -87,11 +97,15 @@ class Checkpointer:
         configs: the configs of the program's runs (ml_collections.ConfigDict).
         runtime_keys: config keys a resumed run may change (progress bar, evaluation cadence).
         keep: how many of the latest checkpoints to keep.
+        defaults: the experiment's default config: checkpoints written before a key existed
+            resume when the key has its default.
     """
 
-    def __init__(self, state_dir, configs, runtime_keys=(), keep: int = 2):
+    def __init__(self, state_dir, configs, runtime_keys=(), keep: int = 2, defaults=None):
         self.state_dir = Path(state_dir)
-        check_resumable(self.state_dir, [settings_without(c, runtime_keys) for c in configs])
+        settings = [settings_without(c, runtime_keys) for c in configs]
+        base = None if defaults is None else settings_without(defaults, runtime_keys)
+        check_resumable(self.state_dir, settings, base)
         self._manager = ocp.CheckpointManager(
             (self.state_dir / "checkpoints").resolve(),
             options=ocp.CheckpointManagerOptions(max_to_keep=keep),

@@ -60,6 +60,15 @@ def test_checkpoints_restore_exactly_and_refuse_another_config(tmp_path):
         Checkpointer(tmp_path, [_config(dim=3)], runtime_keys=("progress",))
 
 
+def test_a_key_added_later_resumes_at_its_default_only(tmp_path):
+    """Checkpoints written before an experiment gained a key: same run at the key's default."""
+    Checkpointer(tmp_path, [_config()]).close()
+    defaults = _config(mode=1)
+    Checkpointer(tmp_path, [_config(mode=1)], defaults=defaults).close()  # resumes
+    with pytest.raises(ValueError, match="different runs .*mode: 1 -> 2"):
+        Checkpointer(tmp_path, [_config(mode=2)], defaults=defaults)
+
+
 def test_run_files_keep_the_evaluations_of_the_checkpoint_resumed_from(tmp_path):
     files = RunFiles(tmp_path / "run", _config())
     for epoch in (10, 20, 30):
