@@ -1,9 +1,11 @@
 """WordNet nouns, training modes side by side: `python benchmarks/wordnet_nouns.py`.
 
 Runs `geo run poincare_wordnet dataset=nouns` (Poincare, dim 10, batch 50, 50 negatives,
-lr 1.0, float32, sparse RSGD: Nickel & Kiela's configuration) once per `--modes` value of
-`parallel_batches` (1: the paper's update; P > 1: P batches per compiled step from one table,
-lockstep Hogwild), each for `--epochs` epochs (the first 20 of burn-in), and prints a markdown
+lr 1.0, float32, sparse RSGD: Nickel & Kiela's configuration) once per `--modes` entry, each
+`P` or `P+shared`: `parallel_batches=P` (1: the paper's update; P > 1: P batches per
+compiled step from one table, lockstep Hogwild) and `+shared` for `shared_negatives=true` (a
+step's edges share one draw of negatives), each for `--epochs` epochs (20 of them burn-in),
+and prints a markdown
 table: compile seconds, training edges/s, evaluation seconds and the exact MAP and mean rank
 each mode reaches after the same epochs. `--eval-only` times the exact evaluation of an
 untrained and a `--table` (embeddings.npy of a run) nouns table instead.
@@ -31,10 +33,12 @@ from geo.metrics import reconstruction_metrics
 from models.embeddings import embedding_space
 
 
-def train(wordnet_dir: str, epochs: int, parallel_batches: int, workdir: Path) -> dict:
+def train(wordnet_dir: str, epochs: int, mode: str, workdir: Path) -> dict:
+    parallel, _, shared = mode.partition("+")
     settings = ["dataset=nouns", f"wordnet_dir={wordnet_dir}", f"epochs={epochs}",
                 "eval_every=0", "checkpoint_every=0", "progress=false",
-                f"parallel_batches={parallel_batches}"]  # fmt: skip
+                f"parallel_batches={int(parallel)}",
+                f"shared_negatives={shared == 'shared'}"]  # fmt: skip
     config = build_config(poincare_wordnet, settings)
     return poincare_wordnet.train_and_evaluate(config, workdir)
 
@@ -59,7 +63,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wordnet-dir", default="/usr/share/wordnet")
     parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--modes", default="1,2,5,10", help="parallel_batches values")
+    parser.add_argument("--modes", default="1,5,1+shared,5+shared", help="P or P+shared, ...")
     parser.add_argument("--eval-only", action="store_true")
     parser.add_argument("--table", default=None, help="embeddings.npy to time (--eval-only)")
     args = parser.parse_args()
@@ -67,12 +71,12 @@ def main():
     if args.eval_only:
         time_evaluation(args.wordnet_dir, args.table)
         return
-    print("| parallel_batches | compile s | edges/s | eval s | MAP | mean rank |")
+    print("| mode | compile s | edges/s | eval s | MAP | mean rank |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for p in [int(v) for v in args.modes.split(",")]:
-            r = train(args.wordnet_dir, args.epochs, p, Path(tmp) / f"p{p}")
-            print(f"| {p} | {r['compile_seconds']:.1f} | {r['edges_per_second']:,.0f} "
+        for mode in args.modes.split(","):
+            r = train(args.wordnet_dir, args.epochs, mode, Path(tmp) / mode)
+            print(f"| {mode} | {r['compile_seconds']:.1f} | {r['edges_per_second']:,.0f} "
                   f"| {r['eval_seconds']:.1f} | {r['map']:.4f} | {r['mean_rank']:.2f} |",
                   flush=True)  # fmt: skip
 

@@ -63,6 +63,7 @@ CONFIG_HELP = {
     "lr": "learning rate",
     "batch_size": "edges per step",
     "parallel_batches": "P > 1: P batches per compiled step from one table (lockstep Hogwild)",
+    "shared_negatives": "true: a step's edges share one draw of negatives (rsgd only; faster)",
     "negatives": "negative samples per edge",
     "burnin_epochs": "epochs at lr x burnin_lr_factor with negatives drawn by degree",
     "epochs": "passes over the training data",
@@ -105,6 +106,7 @@ def get_config(dataset: str = "mammals") -> ml_collections.ConfigDict:
     c.test_edges = ""  # or: a (child, ancestor) file of closure pairs to hold out
     c.split_seed = 0
     c.parallel_batches = 1  # P > 1: P batches' gradients at one table per step (faster)
+    c.shared_negatives = False  # True: one draw of negatives per step, shared by its edges
     c.update(PRESETS.get(dataset, PRESETS["mammals"]))
     return c
 
@@ -133,6 +135,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check_evaluation_size(config, parse_tree_spec(config.dataset).nodes)
     elif config.eval_children:
         check_evaluation_size(config, 0)
+    if config.shared_negatives and _make_tx(config, embedding_space(config.manifold)):
+        raise ValueError(
+            "shared_negatives=true needs optimizer=rsgd with manifold=poincare or euclidean"
+        )
     if config.test_edges and config.test_fraction:
         raise ValueError("set test_fraction or test_edges, not both")
 
@@ -241,7 +247,13 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
         f.resume_metrics(start_epoch)
 
     epoch_fn = make_epoch(
-        space, make_tx, first.batch_size, first.negatives, num_edges, first.parallel_batches
+        space,
+        make_tx,
+        first.batch_size,
+        first.negatives,
+        num_edges,
+        first.parallel_batches,
+        first.shared_negatives,
     )
     t0 = time.perf_counter()
     compiled = {

@@ -79,6 +79,26 @@ def training_data(hierarchy: Hierarchy, edges: np.ndarray | None = None) -> Trai
     )
 
 
+def draw_candidates(key, shape, data: TrainingData, burnin: bool) -> jax.Array:
+    """`shape` int32 node ids: uniform (floor(n u) of a float32 uniform u: half the random
+    bits of randint, a bias below n / 2^24), or by degree^0.75 during burn-in (Nickel &
+    Kiela) by inverse CDF."""
+    n = data.num_nodes
+    if burnin:
+        cdf = jnp.cumsum(jax.nn.softmax(data.burnin_logits))
+        u = jax.random.uniform(key, shape, cdf.dtype)
+        return jnp.minimum(jnp.searchsorted(cdf, u * cdf[-1]), n - 1).astype(jnp.int32)
+    u = jax.random.uniform(key, shape, jnp.float32)
+    return jnp.minimum((u * n).astype(jnp.int32), n - 1)
+
+
+def shared_negative_mask(negatives, children, data: TrainingData) -> jax.Array:
+    """(B, K) whether each of K shared negatives is neither child b nor one of its ancestors."""
+    anc = data.ancestors[children]  # (B, A)
+    bad = negatives[None, :] == children[:, None]
+    return ~(bad | jnp.any(negatives[None, :, None] == anc[:, None, :], axis=-1))
+
+
 def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
     """(B, K) nodes that are neither the child nor its ancestors, and a validity mask.
 
@@ -93,14 +113,7 @@ def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
     n, width = data.ancestors.shape
     reject = min((width + 1) / n, 0.999)  # the deepest node's rejection probability
     rounds = int(np.clip(np.ceil(np.log(_MISS_RATE) / np.log(reject)), 2, 1 + _SPARES))
-    shape = (children.shape[0], k + _SPARES)
-    if burnin:
-        cdf = jnp.cumsum(jax.nn.softmax(data.burnin_logits))
-        u = jax.random.uniform(key, shape, cdf.dtype)
-        cand = jnp.minimum(jnp.searchsorted(cdf, u * cdf[-1]), n - 1).astype(jnp.int32)
-    else:  # floor(n u): half the random bits of randint; the bias is below n / 2^24
-        u = jax.random.uniform(key, shape, jnp.float32)
-        cand = jnp.minimum((u * n).astype(jnp.int32), n - 1)
+    cand = draw_candidates(key, (children.shape[0], k + _SPARES), data, burnin)
     anc = data.ancestors[children]  # (B, A)
     bad = (cand == children[:, None]) | jnp.any(cand[..., None] == anc[:, None, :], axis=-1)
     slot = np.arange(k)[:, None]
@@ -114,6 +127,38 @@ def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
     return chosen, valid
 
 
+def shared_negatives_step(space: TrainableSpace, table, pos, negs, mask, weight, lr_rows):
+    """One sparse RSGD step of R runs' edges against negatives shared by each run's batch.
+
+    Args:
+        table: (T, C) the runs' stacked rows; pos: (R, B, 2) (child, ancestor) ids into it;
+        negs: (R, K) each run's shared negatives; mask: (R, B, 1 + K) the ancestor and the
+        negatives each edge uses; weight: (R, B); lr_rows: (R (2 B + K), 1) each row's lr.
+
+    Returns:
+        (table, per-run losses (R,)). A negative's gradient is the sum over the edges of its
+        batch, so the step is that of the summed loss, row by row.
+    """
+    runs, batch, _ = pos.shape
+    negatives, width = negs.shape[1], table.shape[1]
+    pos_rows = table.at[pos].get(mode="clip")  # (R, B, 2, C)
+    neg_rows = table.at[negs].get(mode="clip")  # (R, K, C)
+    shared = jnp.broadcast_to(neg_rows[:, None], (runs, batch, negatives, width))
+    per_run, grads = space.ranking_loss_and_grad(
+        jnp.concatenate([pos_rows, shared], axis=2), mask, weight
+    )
+    idx = jnp.concatenate([pos.reshape(runs, -1), negs], 1).reshape(-1)
+    row_grads = jnp.concatenate(
+        [grads[:, :, :2].reshape(runs, -1, width), jnp.sum(grads[:, :, 2:], 1)], 1
+    )
+    values = jnp.concatenate([pos_rows.reshape(runs, -1, width), neg_rows], 1)
+    table = go.sparse_rsgd_step(
+        table, idx, row_grads.reshape(-1, width), space.manifold, lr_rows,
+        values=values.reshape(-1, width),
+    )  # fmt: skip
+    return table, per_run
+
+
 def make_epoch(
     space: TrainableSpace,
     make_tx: Callable[[jax.Array], optax.GradientTransformation] | None,
@@ -121,6 +166,7 @@ def make_epoch(
     negatives: int,
     num_edges: int,
     parallel_batches: int = 1,
+    shared_negatives: bool = False,
 ):
     """epoch(tables, opt_states, data, keys, lrs, burnin) -> (tables, opt_states, losses), jitted.
 
@@ -146,9 +192,19 @@ def make_epoch(
     gather, loss and scatter for P batches, at the price of gradients up to P - 1 steps
     stale. Each batch's loss is still its mean over its edges; the epoch's loss is the mean
     over batches.
+
+    `shared_negatives` also changes the algorithm: the edges of a step share one draw of K
+    negatives (each edge masks those that are its child or its ancestors) instead of K each,
+    so a step gathers and scatters 2 B + K rows instead of B (2 + K); the loss still compares
+    every edge with K negatives. Sparse RSGD only (`make_tx` None).
     """
     if parallel_batches < 1:
         raise ValueError(f"parallel_batches must be >= 1, got {parallel_batches}")
+    if shared_negatives and make_tx is not None:
+        raise ValueError(
+            "shared_negatives needs the sparse RSGD of the Poincare ball or Euclidean space "
+            "(optimizer=rsgd, manifold=poincare or euclidean)"
+        )
     batches_per_epoch = -(-num_edges // batch_size)
     group = parallel_batches
     batch_size *= group  # edges per compiled step
@@ -186,6 +242,47 @@ def make_epoch(
             mask.reshape(chunk, batch_size, 1 + negatives),
             weight,
         )
+
+    def shared_chunk_inputs(chunk_batches, key, data: TrainingData, burnin: bool):
+        """Per step of one run's chunk: positive row ids (chunk, B, 2) with padding n, the
+        step's shared negatives (chunk, K), their mask (chunk, B, 1 + K) and edge weights."""
+        n = data.num_nodes
+        real = chunk_batches[:, 0] < n
+        children = jnp.where(real, chunk_batches[:, 0], 0).reshape(chunk, batch_size)
+        negs = draw_candidates(key, (chunk, negatives), data, burnin)
+        valid = jax.vmap(shared_negative_mask, (0, 0, None))(negs, children, data)
+        mask = jnp.concatenate([jnp.ones_like(valid[..., :1]), valid], axis=-1)
+        pos = jnp.where(real[:, None], chunk_batches, n).reshape(chunk, batch_size, 2)
+        real = real.reshape(chunk, group, batch_size // group)
+        weight = (real / jnp.maximum(jnp.sum(real, axis=2, keepdims=True), 1)).reshape(
+            chunk, batch_size
+        )
+        return pos, negs, mask, weight
+
+    def shared_epoch(tables, opt_states, data: TrainingData, keys, lrs, burnin: bool):
+        runs, n, width = tables.shape
+        batches, chunk_keys = jax.vmap(plan, (0, None))(keys, data)
+        offsets = (jnp.arange(runs, dtype=jnp.int32) * n)[:, None, None]
+        lr_rows = jnp.broadcast_to(lrs[:, None, None], (runs, 2 * batch_size + negatives, 1))
+        lr_rows = lr_rows.reshape(-1, 1).astype(tables.dtype)
+
+        def step(table, inputs):
+            pos, negs, mask, weight = inputs  # (R, B, 2), (R, K), ...: ids into the stack
+            return shared_negatives_step(space, table, pos, negs, mask, weight, lr_rows)
+
+        def run_chunk(table, inputs):
+            pos, negs, mask, weight = jax.vmap(shared_chunk_inputs, (0, 0, None, None))(
+                *inputs, data, burnin
+            )
+            pos = jnp.where(pos < n, pos + offsets[..., None], runs * n)
+            negs = negs + offsets
+            per_step = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), (pos, negs, mask, weight))
+            return jax.lax.scan(step, table, per_step)
+
+        inputs = (jnp.swapaxes(batches, 0, 1), jnp.swapaxes(chunk_keys, 0, 1))
+        table, losses = jax.lax.scan(run_chunk, tables.reshape(runs * n, width), inputs)
+        losses = jnp.sum(losses, (0, 1)) / batches_per_epoch
+        return table.reshape(runs, n, width), opt_states, losses
 
     def stacked_epoch(tables, opt_states, data: TrainingData, keys, lrs, burnin: bool):
         runs, n, width = tables.shape
@@ -250,5 +347,5 @@ def make_epoch(
             return jax.tree.map(lambda a: a[None], one_run(*first))
         return jax.vmap(one_run)(tables, opt_states, keys, lrs)
 
-    epoch = stacked_epoch if make_tx is None else tx_epoch
+    epoch = tx_epoch if make_tx is not None else shared_epoch if shared_negatives else stacked_epoch
     return jax.jit(epoch, static_argnames="burnin", donate_argnums=(0, 1))

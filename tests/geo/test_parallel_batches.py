@@ -41,3 +41,59 @@ def test_parallel_batches_must_be_positive():
     space = embedding_space("poincare")
     with pytest.raises(ValueError, match="parallel_batches must be >= 1, got 0"):
         make_epoch(space, None, 3, 4, 36, parallel_batches=0)
+
+
+def test_the_shared_negatives_step_is_the_rsgd_step_of_the_summed_loss():
+    """Dense reference: autodiff of the batch's loss over the whole table, one Riemannian
+    step x <- proj(x - lr rgrad(x, g)) of every row."""
+    from geo.hierarchy_training import shared_negatives_step
+    from models.nickel_kiela import ranking_loss
+
+    space = embedding_space("poincare")
+    n, b, k = 30, 4, 5
+    table = space.init(jax.random.PRNGKey(0), n, 3, 0.3, jnp.float64)
+    pos = jnp.asarray([[[5, 0], [6, 1], [5, 2], [7, 0]]])  # child 5 twice, ancestor 0 twice
+    negs = jnp.asarray([[9, 10, 7, 11, 12]])  # 7 is also a child
+    mask = jnp.ones((1, b, 1 + k), bool).at[0, 3, 3].set(False)  # 7 is not its own negative
+    weight = jnp.full((1, b), 1 / b)
+    lr = 0.3
+    got, loss = shared_negatives_step(
+        space, table, pos, negs, mask, weight, jnp.full((2 * b + k, 1), lr)
+    )
+
+    def total(t):
+        u, v = (
+            t[pos[0, :, 0]][:, None],
+            t[jnp.concatenate([pos[0, :, 1:], jnp.tile(negs, (b, 1))], 1)],
+        )
+        return jnp.sum(weight[0] * ranking_loss(space.dist(u, v), mask[0]))
+
+    g = jax.grad(total)(table)
+    want = space.manifold.proj(table - lr * space.manifold.egrad2rgrad(table, g))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss[0], total(table), rtol=1e-12)
+
+
+def test_shared_negatives_mask_each_edge_s_child_and_ancestors(tmp_path):
+    from geo.hierarchy_training import shared_negative_mask
+
+    h = read_edge_file(toy_hierarchy(tmp_path / "toy.tsv"))
+    data = training_data(h)
+    children = jnp.asarray([4, 13, 0])
+    negs = jnp.arange(h.num_nodes)
+    valid = np.asarray(shared_negative_mask(negs, children, data))
+    anc = np.asarray(data.ancestors)
+    for row, c in zip(valid, np.asarray(children), strict=True):
+        banned = {int(c), *[int(a) for a in anc[c] if a >= 0]}
+        assert {int(w) for w in np.flatnonzero(~row)} == banned
+    space = embedding_space("poincare")
+    table = space.init(jax.random.PRNGKey(0), h.num_nodes, 3, 1e-3, jnp.float32)[None]
+    start = np.asarray(table)
+    epoch = make_epoch(space, None, 5, 4, h.num_edges, shared_negatives=True)
+    for burnin in (True, False):
+        table, _, loss = epoch(table, (), data, jax.random.PRNGKey(2)[None],
+                               jnp.asarray([0.1]), burnin=burnin)  # fmt: skip
+        assert np.isfinite(np.asarray(loss)).all()
+    assert not np.allclose(table, start)
+    with pytest.raises(ValueError, match="shared_negatives needs the sparse RSGD"):
+        make_epoch(space, lambda lr: go.rsgd(lr, space.manifold), 5, 4, 36, shared_negatives=True)
