@@ -131,9 +131,12 @@ def shared_negatives_step(space: TrainableSpace, table, pos, negs, mask, weight,
     """One sparse RSGD step of R runs' edges against negatives shared by each run's batch.
 
     Args:
-        table: (T, C) the runs' stacked rows; pos: (R, B, 2) (child, ancestor) ids into it;
-        negs: (R, K) each run's shared negatives; mask: (R, B, 1 + K) the ancestor and the
-        negatives each edge uses; weight: (R, B); lr_rows: (R (2 B + K), 1) each row's lr.
+        table: (T, C) the runs' stacked rows.
+        pos: (R, B, 2) (child, ancestor) ids into the table.
+        negs: (R, K) each run's shared negatives.
+        mask: (R, B, 1 + K) the ancestor and the negatives each edge uses.
+        weight: (R, B) each edge's weight.
+        lr_rows: (R (2 B + K), 1) each row's learning rate.
 
     Returns:
         (table, per-run losses (R,)). A negative's gradient is the sum over the edges of its
