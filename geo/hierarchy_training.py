@@ -226,6 +226,14 @@ def make_epoch(
             step_key, num_chunks
         )
 
+    def edge_weights(real):
+        """(chunk, B) weights from the (chunk * B,) real-edge mask: each batch of a step
+        averages over its real edges."""
+        real = real.reshape(chunk, group, batch_size // group)
+        return (real / jnp.maximum(jnp.sum(real, axis=2, keepdims=True), 1)).reshape(
+            chunk, batch_size
+        )
+
     def chunk_inputs(chunk_batches, key, data: TrainingData, burnin: bool):
         """Per step of one run's chunk: row ids (chunk, B, 2 + K) with padding n, negative
         mask (chunk, B, 1 + K) and edge weights (chunk, B) that average over real edges."""
@@ -236,14 +244,10 @@ def make_epoch(
         )
         idx = jnp.concatenate([chunk_batches, jnp.where(real[:, None], cands, n)], axis=1)
         mask = jnp.concatenate([jnp.ones_like(valids[:, :1]), valids], axis=1)
-        real = real.reshape(chunk, group, batch_size // group)  # each batch of the step
-        weight = (real / jnp.maximum(jnp.sum(real, axis=2, keepdims=True), 1)).reshape(
-            chunk, batch_size
-        )
         return (
             idx.reshape(chunk, batch_size, 2 + negatives),
             mask.reshape(chunk, batch_size, 1 + negatives),
-            weight,
+            edge_weights(real),
         )
 
     def shared_chunk_inputs(chunk_batches, key, data: TrainingData, burnin: bool):
@@ -256,11 +260,7 @@ def make_epoch(
         valid = jax.vmap(shared_negative_mask, (0, 0, None))(negs, children, data)
         mask = jnp.concatenate([jnp.ones_like(valid[..., :1]), valid], axis=-1)
         pos = jnp.where(real[:, None], chunk_batches, n).reshape(chunk, batch_size, 2)
-        real = real.reshape(chunk, group, batch_size // group)
-        weight = (real / jnp.maximum(jnp.sum(real, axis=2, keepdims=True), 1)).reshape(
-            chunk, batch_size
-        )
-        return pos, negs, mask, weight
+        return pos, negs, mask, edge_weights(real)
 
     def shared_epoch(tables, opt_states, data: TrainingData, keys, lrs, burnin: bool):
         runs, n, width = tables.shape
