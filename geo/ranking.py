@@ -6,9 +6,8 @@ A space that can order distances by a matrix product gives `ranking_features`: f
 (for the Poincare ball |u - w|^2 / (1 - |w|^2), for the hyperboloid -<u, w>_L). Children are
 taken in chunks of a few rows: one small matrix product gives their keys to every node, a
 chunk stays in cache while each child's keys are compared with its few sorted thresholds, and
-the chunks run on every core (numpy releases the GIL). Measured on a 2-core CPU, numpy's
-compare-and-count runs ~10x faster than the same fused reduction compiled by XLA:CPU
-(docs/experiments/poincare_wordnet.md, "Evaluation cost").
+the chunks run on every core (numpy releases the GIL). Why on the host rather than compiled:
+docs/decisions.md, "Exact ranking on the host, in float64".
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ def _counts_below(keys: np.ndarray, thresholds: np.ndarray, below: np.ndarray) -
 
 def _key_block(rows: np.ndarray, cols_t: np.ndarray, buffers: threading.local) -> np.ndarray:
     """rows (C, F) @ cols_t (F, N) into this thread's reused (C, N) buffer (a fresh block per
-    chunk costs a page fault per 4 KiB: a quarter of the evaluation's time on the nouns)."""
+    chunk would page-fault on every 4 KiB)."""
     held = getattr(buffers, "keys", None)
     if held is None or held.shape[0] < rows.shape[0]:
         held = buffers.keys = np.empty((max(rows.shape[0], CHUNK_ROWS), cols_t.shape[1]))
