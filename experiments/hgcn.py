@@ -32,6 +32,7 @@ from flax import nnx
 from experiments.hgcn_tasks import TASKS
 from geo.checkpoint import Checkpointer
 from geo.data.graphs import load_graph
+from geo.devices import ONE_DEVICE, DeviceRequest, RunsLayout, runs_layout
 from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.run_files import RunFiles
 from geo.sweep import check_one_program
@@ -231,13 +232,18 @@ def _prepare(config, task, graph_task=None):
     return graph_data, data, operator, num_classes
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str | Path, devices: DeviceRequest = ONE_DEVICE
+) -> dict:
     """Train one run and write config.json, metrics.jsonl, results.json; returns results."""
-    return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
+    return train_and_evaluate_many([config], [workdir], workdir, devices)[0]
 
 
-def train_and_evaluate_many(configs, workdirs, state_dir) -> list[dict]:
-    """Train runs that differ only in their seed as one vmapped program.
+def train_and_evaluate_many(
+    configs, workdirs, state_dir, devices: DeviceRequest = ONE_DEVICE
+) -> list[dict]:
+    """Train runs that differ only in their seed as one vmapped program; `devices` splits
+    the runs over devices (a full-batch graph is not split: split "data" is an error).
 
     With pretrain=lp (node classification), the runs' encoder is first trained for link
     prediction (results in WORKDIR/pretrain_lp), and an `mlp` then classifies the nodes
@@ -250,6 +256,14 @@ def train_and_evaluate_many(configs, workdirs, state_dir) -> list[dict]:
     for config in configs:
         validate(config)
     check_one_program(configs, SWEEP_AXES)
+    if devices.split != "runs" and devices.count != 1:
+        raise ValueError(
+            "hgcn trains full-batch graphs, which stay on one device: split the runs of a "
+            "sweep over the devices instead (--split runs)"
+        )
+    layout = (
+        runs_layout(len(configs), devices) if devices.split == "runs" else RunsLayout(len(configs))
+    )
     workdirs, state_dir = [Path(w) for w in workdirs], Path(state_dir)
     features = None
     if configs[0].pretrain:
@@ -257,10 +271,11 @@ def train_and_evaluate_many(configs, workdirs, state_dir) -> list[dict]:
         lp_dirs = [w / "pretrain_lp" for w in workdirs]
         # graph_task="nc": airport's features without the column its labels come from
         _, features = _train(
-            lp_configs, lp_dirs, state_dir / "pretrain_lp", graph_task="nc", keep_tangent=True
-        )
+            lp_configs, lp_dirs, state_dir / "pretrain_lp", layout, graph_task="nc",
+            keep_tangent=True,
+        )  # fmt: skip
         configs = [_replaced(c, model="mlp") for c in configs]
-    return _train(configs, workdirs, state_dir, features)[0]
+    return _train(configs, workdirs, state_dir, layout, features)[0]
 
 
 def _replaced(config, **changes):
@@ -269,9 +284,12 @@ def _replaced(config, **changes):
     return out
 
 
-def _train(configs, workdirs, state_dir, features=None, graph_task=None, keep_tangent=False):
+def _train(
+    configs, workdirs, state_dir, layout, features=None, graph_task=None, keep_tangent=False
+):
     """(results per run, (R, N, D) best-validation embeddings in the tangent space at the
-    origin, or None) for runs that differ only in their seed; `features` (R, N, F) replace
+    origin, or None) for runs that differ only in their seed, laid out over devices by
+    `layout` (a `geo.devices.RunsLayout`); `features` (R, N, F) replace
     the data set's features per run; `graph_task` as in `_prepare`; `keep_tangent` (link
     prediction only) tracks the embeddings, which pretrain=lp hands on, in every epoch."""
     first = configs[0]
@@ -298,6 +316,10 @@ def _train(configs, workdirs, state_dir, features=None, graph_task=None, keep_ta
     start, state = checkpoints.restore(state)
     for f in files:  # drop evaluations past the checkpoint we resume from
         f.resume_metrics(start)
+    per_run = features.ndim == 3
+    run_chunk = layout.over_runs(run_chunk, run_args=(True, per_run), donate=(0,))
+    features = layout.place(features) if per_run else layout.replicate(features)
+    state["carries"] = layout.place(state["carries"])
     compiled, compile_seconds = compile_program(run_chunk, state["carries"], features)
     loop = TrainingLoop(
         total=first.epochs,
@@ -309,25 +331,31 @@ def _train(configs, workdirs, state_dir, features=None, graph_task=None, keep_ta
         hint="lower lr",
     )
 
+    figures = ("epoch", "stopped", "loss", "best_epoch", "best_val", "best_test")
+    latest = {}  # host copies of the last chunk's figures
+
     def advance(state, done):
         carries = compiled(state["carries"], features)
-        epochs = int(jnp.max(carries["epoch"]))  # blocks until the chunk is done
-        finished = bool(jnp.all(carries["stopped"]))
-        return Chunk({**state, "carries": carries}, epochs, carries["loss"], finished=finished)
+        latest.update(layout.fetch({k: carries[k] for k in figures}))  # waits for the chunk
+        epochs = int(np.max(latest["epoch"]))
+        finished = bool(np.all(latest["stopped"]))
+        return Chunk({**state, "carries": carries}, epochs, latest["loss"], finished=finished)
 
     def after_chunk(state, done):
-        carries = state["carries"]
+        carries = latest
         for r, f in enumerate(files):
             record = {"epoch": done, "run_epoch": int(carries["epoch"][r])}
             record.update(loss=float(carries["loss"][r]), best_epoch=int(carries["best_epoch"][r]))
             record.update({f"val_{k}": float(v[r]) for k, v in carries["best_val"].items()})
             record.update({k: float(v[r]) for k, v in carries["best_test"].items()})
             f.append_metrics(record)
-        checkpoints.save(done, {**state, "train_seconds": np.float64(loop.train_seconds)})
+        seconds = np.float64(loop.train_seconds)
+        real = layout.real(state["carries"])
+        checkpoints.save(done, {**state, "carries": real, "train_seconds": seconds})
 
     state = loop.run(advance, state, after_chunk)
     checkpoints.close()
-    carries = state["carries"]
+    carries = layout.real(state["carries"])
     results = _write_results(files, graphdef, carries, loop.train_seconds, compile_seconds)
     return results, carries["best_tangent"] if keep_tangent else None
 
@@ -409,7 +437,6 @@ def _compiled_epochs(first, task, graphdef, tx, data, operator, num_classes, kee
         new["stopped"] |= new["epoch"] >= first.epochs
         return new, None
 
-    @partial(jax.jit, donate_argnums=0)
     def run_chunk(carries, features):
         def one_run(carry, features):
             return jax.lax.scan(partial(epoch, features=features), carry, None, first.chunk)[0]

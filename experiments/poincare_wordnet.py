@@ -13,6 +13,7 @@ last checkpoint and ends with the same results as an uninterrupted run.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -26,7 +27,8 @@ from geo.data.hierarchy import Hierarchy, read_edge_file
 from geo.data.splits import listed_edge_split, random_edge_split
 from geo.data.synthetic import complete_tree, is_tree_spec, parse_tree_spec
 from geo.data.wordnet import load_mammals, load_wordnet_nouns
-from geo.hierarchy_training import make_epoch, padded_ancestors, training_data
+from geo.devices import ONE_DEVICE, DataLayout, DeviceRequest, RunsLayout, data_layout, runs_layout
+from geo.hierarchy_training import TablePlacement, make_epoch, padded_ancestors, training_data
 from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.metrics import ranking_metrics
 from geo.run_files import RunFiles
@@ -210,17 +212,22 @@ def _plot_disk(path: Path, points: np.ndarray, hierarchy: Hierarchy, labels: int
     plt.close(fig)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str | Path, devices: DeviceRequest = ONE_DEVICE
+) -> dict:
     """Train, evaluate and write the workdir's files; returns the results dict."""
-    return train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
+    return train_and_evaluate_many([config], [workdir], workdir, devices)[0]
 
 
-def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[dict]:
+def train_and_evaluate_many(
+    configs, workdirs, state_dir: str | Path, devices: DeviceRequest = ONE_DEVICE
+) -> list[dict]:
     """Train R runs that differ only in SWEEP_AXES (seed, lr, ...) as one compiled program.
 
     Each run gets its own workdir (config.json, metrics.jsonl, results.json, embeddings.npy,
     poincare_disk.png for dim 2); the program's checkpoints go to `state_dir`. A run's
-    results do not depend on the other runs of its program.
+    results do not depend on the other runs of its program. `devices` splits the runs over
+    devices, or ("data") every table by rows.
     """
     for config in configs:
         validate(config)
@@ -241,10 +248,14 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     num_edges = len(train_edges)
     make_tx = _make_tx(first, space)
     runs = len(configs)
+    placement = _placement(runs, devices, hierarchy.num_nodes)
     keys, state, lrs, burnin_lrs = _initial_state(configs, space, hierarchy.num_nodes, make_tx)
     start_epoch, state = checkpoints.restore(state)
     for f in files:  # drop evaluations past the checkpoint we resume from
         f.resume_metrics(start_epoch)
+    state = {**state, **placement.place({k: state[k] for k in ("table", "opt_state")})}
+    keys, lrs, burnin_lrs = placement.runs.place((keys, lrs, burnin_lrs))
+    data = placement.shared(data)
 
     epoch_fn = make_epoch(
         space,
@@ -258,10 +269,13 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
     t0 = time.perf_counter()
     compiled = {
         burnin: compile_program(
-            epoch_fn, state["table"], state["opt_state"], data, keys, lrs, burnin=burnin
+            placement.program(
+                partial(epoch_fn, burnin=burnin), (True, True, False, True, True), (0, 1)
+            ),
+            state["table"], state["opt_state"], data, keys, lrs,
         )[0]
         for burnin in ({True, False} if first.burnin_epochs else {False})
-    }
+    }  # fmt: skip
     compile_seconds = time.perf_counter() - t0
     fold_in = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))
 
@@ -289,7 +303,7 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
             fold_in(keys, epoch),
             burnin_lrs if burnin else lrs,
         )
-        losses = np.asarray(losses)  # blocks until the epoch is done
+        losses = placement.fetch(losses)  # blocks until the epoch is done
         seconds_here[0] += time.perf_counter() - t0
         rate = runs * num_edges * (epoch + 1 - start_epoch) / max(seconds_here[0], 1e-9)
         new = {"table": table, "opt_state": opt_state, "train_seconds": state["train_seconds"]}
@@ -300,14 +314,14 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
             return
         # The evaluation first: a checkpoint on disk has its metrics.jsonl line.
         if first.eval_every and done % first.eval_every == 0:
-            evaluate(state["table"], done, loop.loss)
+            evaluate(placement.real(state["table"]), done, loop.loss)
         if first.checkpoint_every and done % first.checkpoint_every == 0:
-            checkpoints.save(done, {**state, "train_seconds": np.float64(loop.train_seconds)})
+            checkpoints.save(done, _saved(placement, state, loop.train_seconds))
 
     state = loop.run(advance, state, after_epoch)
     train_seconds = loop.train_seconds
-    finals = evaluate(state["table"], first.epochs, loop.loss)
-    final_state = {**state, "train_seconds": np.float64(train_seconds)}
+    final_state = _saved(placement, state, train_seconds)
+    finals = evaluate(final_state["table"], first.epochs, loop.loss)
     checkpoints.save(first.epochs, final_state, force=True)
     checkpoints.close()
 
@@ -319,14 +333,28 @@ def train_and_evaluate_many(configs, workdirs, state_dir: str | Path) -> list[di
         num_nodes=hierarchy.num_nodes,
         num_edges=num_edges,
         runs_in_program=runs,
+        devices=max(placement.runs.devices, placement.rows.devices),
     )
     if test_edges is not None:
         summary["num_test_edges"] = len(test_edges)
     return [
-        _write_run(run_files, final, float(loop.loss[r]), summary, state["table"][r], space,
-                   hierarchy, first.dim)
+        _write_run(run_files, final, float(loop.loss[r]), summary, final_state["table"][r],
+                   space, hierarchy, first.dim)
         for r, (final, run_files) in enumerate(zip(finals, files, strict=True))
     ]  # fmt: skip
+
+
+def _placement(runs: int, devices: DeviceRequest, num_nodes: int) -> TablePlacement:
+    """The runs split over the devices, or ("data") each table's rows."""
+    if devices.split == "runs":
+        return TablePlacement(runs_layout(runs, devices), DataLayout(), num_nodes)
+    return TablePlacement(RunsLayout(runs), data_layout(devices, "nodes"), num_nodes)
+
+
+def _saved(placement: TablePlacement, state: dict, train_seconds: float) -> dict:
+    """The state a checkpoint holds: the real runs and rows, whatever the device count."""
+    real = placement.real({k: state[k] for k in ("table", "opt_state")})
+    return {**state, **real, "train_seconds": np.float64(train_seconds)}
 
 
 def _initial_state(configs, space, num_nodes: int, make_tx):
@@ -360,8 +388,8 @@ def _write_run(run_files, final, loss, summary, table, space, hierarchy, dim) ->
     results.update(loss=loss, eval_seconds=final["eval_seconds"], **summary)
     run_files.write_results(results)
     table = np.asarray(table)
-    np.save(run_files.workdir / "embeddings.npy", table)
-    if dim == 2:
+    run_files.save_array("embeddings.npy", table)
+    if dim == 2 and run_files.writes:
         points = np.asarray(space.to_poincare(table))
         _plot_disk(run_files.workdir / "poincare_disk.png", points, hierarchy)
     return results

@@ -30,6 +30,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from geo.config import settings_without
+from geo.processes import is_primary
 
 KILL_AFTER_VARIABLE = "GEO_KILL_AFTER_CHECKPOINT"
 
@@ -57,8 +58,9 @@ def check_resumable(state_dir: Path, settings: list[dict], defaults: dict | None
                 f"{state_dir} holds checkpoints of different runs ({what or 'other runs'}); "
                 "use a new --workdir, or delete its checkpoints to start over"
             )
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=2))
+    if is_primary():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=2))
 
 
 def _is_key(a) -> bool:

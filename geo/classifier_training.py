@@ -3,16 +3,17 @@
 One compiled program trains R seeds: each epoch is a `lax.scan` over shuffled mini-batches
 (the last incomplete batch is dropped, a different one every epoch), the optimizer is
 Riemannian Adam or SGD from `geo.optim` with the manifolds read from the model's
-`ManifoldParam`s, and the R runs are `jax.vmap`ed. Batch statistics (the running means of
-batch-norm layers) are carried as state. The test accuracy is taken after the last epoch;
-the UEA sets have no validation split, so nothing is selected on the test set.
+`ManifoldParam`s, and the R runs are `jax.vmap`ed. On several devices (`geo.devices`) the
+runs are split over them, or ("data" split) every batch is, and XLA reduces the gradients.
+Batch statistics (the running means of batch-norm layers) are carried as state. The test
+accuracy is taken after the last epoch; the UEA sets have no validation split, so nothing
+is selected on the test set.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import jax
@@ -22,6 +23,7 @@ import optax
 from flax import nnx
 
 from geo.checkpoint import Checkpointer
+from geo.devices import ONE_DEVICE, DataLayout, DeviceRequest, RunsLayout, data_layout, runs_layout
 from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.optim import apply_updates, manifolds_of, radam, rsgd
 from geo.run_files import RunFiles
@@ -57,6 +59,7 @@ def train_classifiers(
     description: str = "train",
     files: list[RunFiles] | None = None,
     checkpoints: Checkpointer | None = None,
+    devices: DeviceRequest = ONE_DEVICE,
 ) -> dict:
     """Train one model per seed as a single vmapped program; test accuracy per seed.
 
@@ -72,6 +75,7 @@ def train_classifiers(
         batch_size: examples per step.
         files: the runs' files: one metrics.jsonl line per chunk of epochs (epoch, loss).
         checkpoints: where the program's state is saved after every chunk and resumed from.
+        devices: the devices to split the runs (split "runs") or each batch ("data") over.
 
     Returns:
         dict with `accuracy` (R,), `train_accuracy` (R,), `loss` (R,) of the last epoch,
@@ -85,6 +89,10 @@ def train_classifiers(
         raise ValueError(
             f"batch_size must lie in [1, {n_train}] (the training set), got {batch_size}"
         )
+    if devices.split == "runs":
+        layout, data = runs_layout(len(seeds), devices), DataLayout()
+    else:
+        layout, data = RunsLayout(len(seeds)), data_layout(devices, "batch_size", batch_size)
     template = make_model(jax.random.key(0))
     graphdef, _, _ = nnx.split(template, nnx.Param, ...)
     manifolds = manifolds_of(template)
@@ -92,11 +100,12 @@ def train_classifiers(
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
     chunk = max(d for d in range(1, 11) if epochs % d == 0)  # epochs per compiled call
     init, run_chunk, accuracy = _compiled_epochs(
-        make_model, graphdef, tx, manifolds, train, batch_size, chunk
+        make_model, graphdef, tx, manifolds, data.replicate(train), batch_size, chunk, data
     )
+    run_chunk = layout.over_runs(run_chunk, run_args=(True,), donate=(0,))
     state = {
         "carries": jax.jit(jax.vmap(init))(keys),
-        "loss": jnp.zeros(len(seeds), jnp.float32),
+        "loss": np.zeros(len(seeds), np.float32),
         "train_seconds": np.float64(0.0),
     }
     start = 0
@@ -104,6 +113,7 @@ def train_classifiers(
         start, state = checkpoints.restore(state)
     for f in files or ():
         f.resume_metrics(start)
+    state["carries"] = data.replicate(layout.place(state["carries"]))
     compiled, compile_seconds = compile_program(run_chunk, state["carries"])
     loop = TrainingLoop(
         total=epochs,
@@ -117,19 +127,21 @@ def train_classifiers(
 
     def advance(state, done):
         carries, losses = compiled(state["carries"])
-        last = losses[:, -1].astype(jnp.float32)
+        last = layout.fetch(losses[:, -1]).astype(np.float32)  # waits for the chunk
         return Chunk({**state, "carries": carries, "loss": last}, done + chunk, last)
 
     def after_chunk(state, done):
         for r, f in enumerate(files or ()):
             f.append_metrics({"epoch": done, "loss": float(state["loss"][r])})
         if checkpoints is not None:
-            checkpoints.save(done, {**state, "train_seconds": np.float64(loop.train_seconds)})
+            seconds = np.float64(loop.train_seconds)
+            real = layout.real(state["carries"])
+            checkpoints.save(done, {**state, "carries": real, "train_seconds": seconds})
 
     state = loop.run(advance, state, after_chunk)
     if checkpoints is not None:
         checkpoints.close()
-    carries, train_seconds = state["carries"], loop.train_seconds
+    carries, train_seconds = layout.real(state["carries"]), loop.train_seconds
     final_loss = np.asarray(state["loss"])
     if not np.all(np.isfinite(final_loss)):
         raise FloatingPointError(
@@ -146,12 +158,14 @@ def train_classifiers(
     }
 
 
-def _compiled_epochs(make_model, graphdef, tx, manifolds, train, batch_size: int, chunk: int):
+def _compiled_epochs(
+    make_model, graphdef, tx, manifolds, train, batch_size: int, chunk: int, data: DataLayout
+):
     """(init(key) -> one run's carry, run_chunk(carries) -> (carries, per-epoch losses) after
     `chunk` more epochs of every run (vmapped, jitted), accuracy(carry, inputs, labels)).
 
     An epoch is a `lax.scan` over shuffled mini-batches; the last incomplete batch is
-    dropped, a different one every epoch."""
+    dropped, a different one every epoch. `data` splits every batch over its devices."""
     train_inputs, train_labels = train
     n_train = len(train_labels)
     steps = n_train // batch_size
@@ -179,7 +193,7 @@ def _compiled_epochs(make_model, graphdef, tx, manifolds, train, batch_size: int
     def epoch(carry, _):
         key, sub = jax.random.split(carry["key"])
         order = jax.random.permutation(sub, n_train)[: steps * batch_size].reshape(steps, -1)
-        batches = (_take(train_inputs, order), train_labels[order])
+        batches = data.constrain((_take(train_inputs, order), train_labels[order]), axis=1)
         carry, losses = jax.lax.scan(step, {**carry, "key": key}, batches)
         return carry, jnp.mean(losses)
 
@@ -188,11 +202,10 @@ def _compiled_epochs(make_model, graphdef, tx, manifolds, train, batch_size: int
         model.eval()
         return jnp.mean(jnp.argmax(model(inputs), axis=-1) == labels)
 
-    @partial(jax.jit, donate_argnums=0)
     def run_chunk(carries):
         return jax.vmap(lambda c: jax.lax.scan(epoch, c, None, length=chunk))(carries)
 
-    return init, run_chunk, accuracy
+    return init, jax.jit(run_chunk, donate_argnums=0), accuracy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,15 +230,17 @@ class ClassifierExperiment:
     extra: Callable | None = None
     runtime_keys: tuple[str, ...] = ("progress",)
 
-    def train_and_evaluate(self, config, workdir) -> dict:
+    def train_and_evaluate(self, config, workdir, devices: DeviceRequest = ONE_DEVICE) -> dict:
         """Train one run; write config.json, metrics.jsonl, results.json; return results."""
-        return self.train_and_evaluate_many([config], [workdir], state_dir=workdir)[0]
+        return self.train_and_evaluate_many([config], [workdir], workdir, devices)[0]
 
-    def train_and_evaluate_many(self, configs, workdirs, state_dir) -> list[dict]:
+    def train_and_evaluate_many(
+        self, configs, workdirs, state_dir, devices: DeviceRequest = ONE_DEVICE
+    ) -> list[dict]:
         """Validate every config and write the run files before any work; then load the data
         and train the runs as one vmapped program that checkpoints after every chunk of
-        epochs into `state_dir` and resumes from it. The configs give optimizer, lr, epochs,
-        batch_size, progress and seed."""
+        epochs into `state_dir` and resumes from it, on `devices`. The configs give optimizer,
+        lr, epochs, batch_size, progress and seed."""
         files = start_program(configs, workdirs, self.validate, self.sweep_axes)
         checkpoints = Checkpointer(state_dir, configs, self.runtime_keys)
         first = configs[0]
@@ -243,6 +258,7 @@ class ClassifierExperiment:
             description=self.describe(first),
             files=files,
             checkpoints=checkpoints,
+            devices=devices,
         )
         extra = self.extra(first, train, test) if self.extra is not None else {}
         return write_results(files, run, **extra)

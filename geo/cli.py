@@ -8,6 +8,13 @@ geo sweep EXPERIMENT --workdir DIR [key=v1,v2,... key=A-B ...]
 `run` and `sweep` take `--watchdog SECONDS` (default 300; 0 turns it off): a run in which no
 compilation, chunk of epochs or evaluation block completes for that long is stopped with a
 message naming the likely cause (geo/watchdog.py), instead of hanging silently.
+
+They also take `--devices N` and `--split runs|data` (geo/devices.py): a sweep splits each
+program's runs over all devices by default; `geo run` uses one device unless `--devices`
+asks for more, and then splits the run's data (its batch, or its embedding table's rows).
+In a job of several processes (geo/processes.py: JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES
+and JAX_PROCESS_ID, or GEO_DISTRIBUTED=1 on SLURM and TPU pods) every process runs the same
+command and process 0 writes the files.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import sys
 
 from geo import watchdog
 from geo.config import build_config, split_items
-from geo.experiment import experiment_modules, load_experiment, show
+from geo.devices import SPLITS, DeviceRequest
+from geo.experiment import call_with_devices, experiment_modules, load_experiment, show
+from geo.processes import initialize_from_environment, is_primary
 from geo.sweep import run_sweep
 
 
@@ -32,6 +41,36 @@ def _add_watchdog_option(parser: argparse.ArgumentParser) -> None:
         help="stop with a clear error when no work completes for this long (0: off; "
         f"default {watchdog.DEFAULT_TIMEOUT:g})",
     )
+
+
+def _add_device_options(parser: argparse.ArgumentParser, default: str, split: str) -> None:
+    parser.add_argument(
+        "--devices",
+        default=None,
+        metavar="N",
+        help=f"devices to use: a number or 'all' (default {default})",
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help=f"what the devices split: the runs of a program or one run's data (default {split})",
+    )
+
+
+def device_request(command: str, devices: str | None, split: str | None) -> DeviceRequest:
+    """The `--devices` / `--split` request of `geo run` or `geo sweep`."""
+    if devices is None:
+        count = None if command == "sweep" else 1
+    elif devices == "all":
+        count = None
+    else:
+        try:
+            count = int(devices)
+        except ValueError:
+            raise ValueError(f"--devices takes a number or 'all', got {devices!r}") from None
+    default_split = "runs" if command == "sweep" else "data"
+    return DeviceRequest(count, split or default_split)
 
 
 def _watching(seconds: float, name: str):
@@ -54,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workdir", required=True)
     run.add_argument("overrides", nargs="*", help="key=value config overrides")
     _add_watchdog_option(run)
+    _add_device_options(run, "1", "data")
     sweep = sub.add_parser(
         "sweep", help="run a grid of configs; runs that share shapes train as one program"
     )
@@ -61,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--workdir", required=True)
     sweep.add_argument("overrides", nargs="*", help="key=v1,v2,... or key=A-B (integers)")
     _add_watchdog_option(sweep)
+    _add_device_options(sweep, "all", "runs")
     # Overrides may follow --workdir, which argparse's positional matching does not allow.
     args, extra = parser.parse_known_args(argv)
     unknown = [a for a in extra if "=" not in a or a.startswith("-")]
@@ -98,17 +139,24 @@ def main(argv: list[str] | None = None) -> int:
         )
     name = f"geo {args.command} {args.experiment} --workdir {args.workdir}"
     try:
+        devices = device_request(args.command, args.devices, args.split)
+        initialize_from_environment()
         with _watching(args.watchdog, name):
             if args.command == "sweep":
-                print(run_sweep(module, args.workdir, args.overrides))
+                markdown = run_sweep(module, args.workdir, args.overrides, devices)
+                if is_primary():
+                    print(markdown)
                 return 0
             config = build_config(module, args.overrides)
-            results = module.train_and_evaluate(config, args.workdir)
+            results = call_with_devices(
+                module.train_and_evaluate, config, args.workdir, devices=devices
+            )
     except (ValueError, FileNotFoundError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"geo: error: {message}", file=sys.stderr)
         return 2
-    print(json.dumps(results, indent=2))
+    if is_primary():
+        print(json.dumps(results, indent=2))
     return 0
 
 

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import jax
 import ml_collections
+
+from geo.devices import DeviceRequest
 
 ENTRY_POINT_GROUP = "geo.experiments"
 _registered: dict[str, str] = {}
@@ -44,12 +49,27 @@ class Experiment(Protocol):
         """Raise ValueError on any bad setting, before any work is done."""
 
     def train_and_evaluate(self, config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-        """Run one config; write the workdir's files; return the results."""
+        """Run one config; write the workdir's files; return the results. May take a
+        `devices` keyword (a `geo.devices.DeviceRequest`) to use several devices."""
 
     def train_and_evaluate_many(
         self, configs: list, workdirs: list, state_dir: str | Path
     ) -> list[dict]:
-        """Runs that differ only in `SWEEP_AXES`, as one compiled program (`geo sweep`)."""
+        """Runs that differ only in `SWEEP_AXES`, as one compiled program (`geo sweep`).
+        May take a `devices` keyword, as `train_and_evaluate`."""
+
+
+def call_with_devices(fn: Callable, *args, devices: DeviceRequest):
+    """`fn(*args, devices=devices)`, or `fn(*args)` for an experiment without the keyword
+    when the request needs no more than one device (a ValueError otherwise)."""
+    if "devices" in inspect.signature(fn).parameters:
+        return fn(*args, devices=devices)
+    if (devices.count or jax.device_count()) > 1:
+        raise ValueError(
+            f"{fn.__module__}.{fn.__name__} takes no `devices`, so it runs on one device: "
+            "pass --devices 1"
+        )
+    return fn(*args)
 
 
 def register(name: str, module: str) -> None:

@@ -14,6 +14,7 @@ import optax
 
 import geo.optim as go
 from geo.data.hierarchy import Hierarchy
+from geo.devices import DataLayout, RunsLayout
 from geo.shuffle import permutation
 
 
@@ -277,7 +278,7 @@ def make_epoch(
             pos, negs, mask, weight = jax.vmap(shared_chunk_inputs, (0, 0, None, None))(
                 *inputs, data, burnin
             )
-            pos = jnp.where(pos < n, pos + offsets[..., None], runs * n)
+            pos = jnp.where(pos < data.num_nodes, pos + offsets[..., None], runs * n)
             negs = negs + offsets
             per_step = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), (pos, negs, mask, weight))
             return jax.lax.scan(step, table, per_step)
@@ -310,7 +311,8 @@ def make_epoch(
 
         def run_chunk(table, inputs):
             idx, mask, weight = jax.vmap(chunk_inputs, (0, 0, None, None))(*inputs, data, burnin)
-            idx = jnp.where(idx < n, idx + offsets, runs * n)  # padding past every run's rows
+            # padding past every run's rows (n may exceed num_nodes: a row-sharded table)
+            idx = jnp.where(idx < data.num_nodes, idx + offsets, runs * n)
             per_step = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), (idx, mask, weight))
             return jax.lax.scan(step, table, per_step)
 
@@ -352,3 +354,75 @@ def make_epoch(
 
     epoch = tx_epoch if make_tx is not None else shared_epoch if shared_negatives else stacked_epoch
     return jax.jit(epoch, static_argnames="burnin", donate_argnums=(0, 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class TablePlacement:
+    """Where the (R, N, C) tables and optimizer states of a hierarchy program lie.
+
+    With a `runs` mesh each device trains its own runs; with a `rows` mesh every table (and
+    each (R, N, ...) optimizer leaf) is split by rows over the devices, its N rows padded to
+    a multiple of the device count with copies of the last row, which no edge or negative
+    touches, and XLA partitions the gathers and the scatter-adds of the sparse update.
+
+    Attributes:
+        runs: the runs' layout.
+        rows: the rows' layout.
+        num_nodes: N, the table's real rows.
+    """
+
+    runs: RunsLayout
+    rows: DataLayout
+    num_nodes: int
+
+    def _is_rows(self, a) -> bool:
+        return np.ndim(a) >= 2 and a.shape[1] == self.num_nodes
+
+    @staticmethod
+    def _is_padded(a, padded: int) -> bool:
+        return np.ndim(a) >= 2 and a.shape[1] == padded
+
+    def place(self, tree):
+        """Tables and optimizer states (R, N, ...) in the program's layout."""
+        tree = self.runs.place(tree)
+        if self.rows.mesh is None:
+            return tree
+        extra = self.rows.rows(self.num_nodes) - self.num_nodes
+
+        def put(a):
+            if not self._is_rows(a):
+                return self.rows.replicate(a)
+            a = jnp.pad(a, [(0, 0), (0, extra)] + [(0, 0)] * (a.ndim - 2), mode="edge")
+            return self.rows.split(a, axis=1)
+
+        return jax.tree.map(put, tree)
+
+    def program(self, fn, run_args, donate=()):
+        """`fn` (placed state -> placed state) jitted for this placement: each device's runs
+        on that device, or with its outputs' tables kept split by rows."""
+        if self.rows.mesh is None:
+            return self.runs.over_runs(fn, run_args, donate)
+        padded = self.rows.rows(self.num_nodes)
+
+        def constrain(a):
+            rows = self._is_padded(a, padded)
+            return self.rows.constrain(a, axis=1) if rows else self.rows.constrain_replicated(a)
+
+        return jax.jit(lambda *args: jax.tree.map(constrain, fn(*args)), donate_argnums=donate)
+
+    def shared(self, tree):
+        """Data every run and device reads (e.g. `TrainingData`), on every device."""
+        return self.rows.replicate(self.runs.replicate(tree))
+
+    def real(self, tree):
+        """The real runs and rows of placed state (host copies when placed on a mesh)."""
+        tree = self.runs.real(tree)
+        if self.rows.mesh is None:
+            return tree
+        n, padded = self.num_nodes, self.rows.rows(self.num_nodes)
+        host = self.runs.fetch(tree) if self.runs.mesh is None else tree
+        return jax.tree.map(lambda a: a[:, :n] if self._is_padded(a, padded) else a, host)
+
+    def fetch(self, tree):
+        """Host copies of per-run values (R', ...) of the real runs."""
+        return self.runs.fetch(tree)

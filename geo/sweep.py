@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from geo.config import build_config, check_keys, settings_without, split_items
+from geo.devices import ALL_DEVICES, DeviceRequest, runs_layout
+from geo.experiment import call_with_devices
+from geo.processes import is_primary
 from geo.run_files import RunFiles
 
 _RANGE = re.compile(r"^(-?\d+)-(-?\d+)$")
@@ -109,8 +112,12 @@ def summarize(rows: list[dict], swept: list[str], metrics: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_sweep(module, workdir: str | Path, items: list[str]) -> str:
-    """Run the grid, write sweep.csv and sweep.md under `workdir`; returns the markdown."""
+def run_sweep(
+    module, workdir: str | Path, items: list[str], devices: DeviceRequest = ALL_DEVICES
+) -> str:
+    """Run the grid, write sweep.csv and sweep.md under `workdir`; returns the markdown.
+
+    `devices` (default: all of them) splits each program's runs over the devices."""
     swept, grid = sweep_grid(module, items)
     configs = [build_config(module, overrides) for overrides in grid]
     for config in configs:  # every bad value is reported before any training
@@ -119,11 +126,16 @@ def run_sweep(module, workdir: str | Path, items: list[str]) -> str:
     workdir = Path(workdir)
     results: list[dict | None] = [None] * len(configs)
     groups = _program_groups(module, configs)
+    if devices.split == "runs":
+        for members in groups:  # a program that cannot be split is reported before any work
+            runs_layout(len(members), devices)
     for g, members in enumerate(groups):
-        outs = module.train_and_evaluate_many(
+        outs = call_with_devices(
+            module.train_and_evaluate_many,
             [configs[i] for i in members],
             [workdir / names[i] for i in members],
-            state_dir=workdir / "programs" / f"program-{g:03d}",
+            workdir / "programs" / f"program-{g:03d}",
+            devices=devices,
         )
         for i, out in zip(members, outs, strict=True):
             results[i] = out
@@ -133,11 +145,12 @@ def run_sweep(module, workdir: str | Path, items: list[str]) -> str:
         {"run": name, **{k: config[k] for k in swept}, **out}
         for name, config, out in zip(names, configs, results, strict=True)
     ]
-    with open(workdir / "sweep.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     shown = [m for m in metrics if m in ("map", "mean_rank", "link_map", "link_mean_rank")]
     markdown = summarize(rows, swept, shown or metrics)
-    (workdir / "sweep.md").write_text(markdown)
+    if is_primary():
+        with open(workdir / "sweep.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        (workdir / "sweep.md").write_text(markdown)
     return markdown
