@@ -356,7 +356,9 @@ def _train(
     state = loop.run(advance, state, after_chunk)
     checkpoints.close()
     carries = layout.real(state["carries"])
-    results = _write_results(files, graphdef, carries, loop.train_seconds, compile_seconds)
+    results = _write_results(
+        files, graphdef, carries, loop.train_seconds, compile_seconds, layout.devices
+    )
     return results, carries["best_tangent"] if keep_tangent else None
 
 
@@ -446,7 +448,9 @@ def _compiled_epochs(first, task, graphdef, tx, data, operator, num_classes, kee
     return init, run_chunk
 
 
-def _write_results(files, graphdef, carries, train_seconds, compile_seconds) -> list[dict]:
+def _write_results(
+    files, graphdef, carries, train_seconds, compile_seconds, devices: int
+) -> list[dict]:
     """Each run's results.json from the final carries: the test figures of its best
     validation epoch, its validation figures, epochs and learned curvatures."""
     stacked = nnx.merge(graphdef, carries["params"], carries["rest"])
@@ -462,6 +466,7 @@ def _write_results(files, graphdef, carries, train_seconds, compile_seconds) -> 
             train_seconds=train_seconds,
             compile_seconds=compile_seconds,
             runs_in_program=len(files),
+            devices=devices,
             curvatures=[float(c[r]) for c in curvatures],
         )
         run_files.write_results(out)

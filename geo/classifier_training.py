@@ -79,7 +79,7 @@ def train_classifiers(
 
     Returns:
         dict with `accuracy` (R,), `train_accuracy` (R,), `loss` (R,) of the last epoch,
-        `train_seconds`, `compile_seconds` (numbers for the whole program).
+        `train_seconds`, `compile_seconds` (numbers for the whole program), `devices`.
     """
     train = jax.tree.map(jnp.asarray, train)
     test = jax.tree.map(jnp.asarray, test)
@@ -155,6 +155,7 @@ def train_classifiers(
         "epochs": epochs,
         "train_seconds": train_seconds,
         "compile_seconds": compile_seconds,
+        "devices": max(layout.devices, data.devices),
     }
 
 
@@ -276,6 +277,7 @@ def write_results(files: list[RunFiles], run: dict, **extra) -> list[dict]:
             "train_seconds": run["train_seconds"],
             "compile_seconds": run["compile_seconds"],
             "runs_in_program": len(files),
+            "devices": run["devices"],
             **extra,
         }
         run_files.write_results(out)
