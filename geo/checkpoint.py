@@ -37,10 +37,13 @@ KILL_AFTER_VARIABLE = "GEO_KILL_AFTER_CHECKPOINT"
 
 def check_resumable(state_dir: Path, settings: list[dict], defaults: dict | None = None) -> None:
     """Record `settings` in state_dir/program.json; a ValueError if it holds other runs'.
+    Process 0 alone checks and writes it in a job of several processes.
 
     A key the recorded runs lack (one a newer version of the experiment added) is the same
     run when its value is its entry in `defaults`, the value that trains as before.
     """
+    if not is_primary():
+        return  # process 0 of a multi-process job checks and writes it
     path = state_dir / "program.json"
     if path.exists():
         before = json.loads(path.read_text())
@@ -58,9 +61,8 @@ def check_resumable(state_dir: Path, settings: list[dict], defaults: dict | None
                 f"{state_dir} holds checkpoints of different runs ({what or 'other runs'}); "
                 "use a new --workdir, or delete its checkpoints to start over"
             )
-    if is_primary():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=2))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2))
 
 
 def _is_key(a) -> bool:
