@@ -2,6 +2,7 @@
 
 Every manifold shares one vocabulary (see `manifolds.base.Manifold`): proj, proju,
 egrad2rgrad, inner, norm, expmap, logmap, retr, transp, dist, origin, random, check.
+Densities and samplers on them are in `manifolds.distributions`.
 """
 
 from manifolds.base import Manifold
@@ -25,8 +26,10 @@ from manifolds.lorentz import Lorentz
 from manifolds.poincare import PoincareBall
 from manifolds.product import Product
 from manifolds.spd import SPD
+from manifolds.special_orthogonal import SpecialOrthogonal
 from manifolds.sphere import Sphere
 from manifolds.stiefel import Stiefel
+from manifolds.torus import Torus
 
 __all__ = [
     "Euclidean",
@@ -36,8 +39,10 @@ __all__ = [
     "PoincareBall",
     "Product",
     "SPD",
+    "SpecialOrthogonal",
     "Sphere",
     "Stiefel",
+    "Torus",
     "euclidean_param_dist",
     "euclidean_param_to_lorentz",
     "euclidean_param_to_poincare",

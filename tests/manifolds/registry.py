@@ -12,8 +12,10 @@ from manifolds import (
     Lorentz,
     PoincareBall,
     Product,
+    SpecialOrthogonal,
     Sphere,
     Stiefel,
+    Torus,
 )
 
 # Points of this ball are drawn next to its boundary (at the float32 clamp for most).
@@ -35,6 +37,8 @@ REGISTRY = {
     "spd_bures_wasserstein": (SPD(3, "bures_wasserstein"), (3, 3)),
     "spd_log_cholesky": (SPD(3, "log_cholesky"), (3, 3)),
     "product": (Product(PoincareBall(1.0), Sphere()), ((3,), (3,))),
+    "torus": (Torus(), (3,)),
+    "so3": (SpecialOrthogonal(), (3, 3)),
 }
 
 DTYPES = [jnp.float32, jnp.float64]

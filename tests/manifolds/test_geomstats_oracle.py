@@ -19,10 +19,19 @@ from geomstats.geometry.spd_matrices import (  # noqa: E402
     SPDLogEuclideanMetric,
     SPDMatrices,
 )
+from geomstats.geometry.special_orthogonal import SpecialOrthogonal as GsSO  # noqa: E402
 from geomstats.geometry.stiefel import Stiefel as GsStiefel  # noqa: E402
 from geomstats.learning.frechet_mean import FrechetMean  # noqa: E402
 
-from manifolds import SPD, Grassmann, Lorentz, PoincareBall, Sphere, Stiefel  # noqa: E402
+from manifolds import (  # noqa: E402
+    SPD,
+    Grassmann,
+    Lorentz,
+    PoincareBall,
+    SpecialOrthogonal,
+    Sphere,
+    Stiefel,
+)
 from tests.manifolds.registry import random_point, random_tangent  # noqa: E402
 
 F64 = jnp.float64
@@ -72,6 +81,16 @@ def test_poincare_ball():
 )
 def test_vector_manifolds_with_transport(m, space):
     x, y, u, v = sample(m, 8, (4,))
+    check_exp_log_dist(m, space, x, y, u)
+    theirs = space.metric.parallel_transport(np.asarray(v), np.asarray(x), end_point=np.asarray(y))
+    assert_close(m.transp(x, y, v), theirs, "transp")
+
+
+def test_special_orthogonal_bi_invariant():
+    """geomstats' bi-invariant metric on SO(3) measures the rotation angle, as ours does."""
+    m = SpecialOrthogonal()
+    x, y, u, v = sample(m, 8, (3, 3), tangent_norm=2.5)
+    space = GsSO(3, equip=True)
     check_exp_log_dist(m, space, x, y, u)
     theirs = space.metric.parallel_transport(np.asarray(v), np.asarray(x), end_point=np.asarray(y))
     assert_close(m.transp(x, y, v), theirs, "transp")

@@ -1,0 +1,78 @@
+"""A time-dependent vector field on a manifold (Flax NNX): an MLP of the point's ambient
+coordinates and of time, its output projected on the tangent space (Chen & Lipman 2024,
+Sec. 4: v(t, x) = proj_x(MLP(x, t)))."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from manifolds import Manifold, Torus
+
+
+def ambient_features(manifold: Manifold, x: jax.Array, point_ndim: int) -> jax.Array:
+    """(..., F) network inputs of points x: their ambient coordinates flattened, or for the
+    torus (cos, sin) of each angle, so the field is continuous across the angles' seam."""
+    if isinstance(manifold, Torus):
+        return jnp.concatenate([jnp.cos(x), jnp.sin(x)], -1)
+    return x.reshape(*x.shape[: x.ndim - point_ndim], -1)
+
+
+def time_features(t: jax.Array, frequencies: int) -> jax.Array:
+    """(..., 1 + 2 F) features of times t (...,): t, and sin / cos of 2^k pi t."""
+    scales = jnp.pi * 2.0 ** jnp.arange(frequencies, dtype=t.dtype)
+    angles = t[..., None] * scales
+    return jnp.concatenate([t[..., None], jnp.sin(angles), jnp.cos(angles)], -1)
+
+
+class VectorField(nnx.Module):
+    """v(t, x) in T_x M: an MLP (SiLU) of (features(x), features(t)), projected by proju.
+
+    Args:
+        manifold: the manifold M.
+        point_shape: the shape of one point (e.g. (3,) on S^2, (3, 3) on SO(3)).
+        hidden: width of the hidden layers.
+        layers: number of hidden layers.
+        frequencies: Fourier features of time.
+        rngs: the parameters' random numbers.
+    """
+
+    def __init__(
+        self,
+        manifold: Manifold,
+        point_shape: tuple[int, ...],
+        hidden: int = 256,
+        layers: int = 4,
+        frequencies: int = 4,
+        *,
+        rngs: nnx.Rngs,
+    ):
+        self.manifold = manifold
+        self.point_shape = tuple(point_shape)
+        self.frequencies = frequencies
+        probe = jnp.zeros(self.point_shape)
+        inputs = ambient_features(manifold, probe, len(self.point_shape)).shape[-1]
+        inputs += 1 + 2 * frequencies
+        outputs = int(jnp.size(probe))
+        sizes = [inputs] + [hidden] * layers
+        self.hidden = nnx.List(
+            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        )
+        self.out = nnx.Linear(hidden, outputs, rngs=rngs)
+
+    def __call__(self, t: jax.Array, x: jax.Array) -> jax.Array:
+        """t (...,) or scalar, x (..., *point_shape) -> tangent vectors (..., *point_shape)."""
+        batch = x.shape[: x.ndim - len(self.point_shape)]
+        t = jnp.broadcast_to(jnp.asarray(t, x.dtype), batch)
+        h = jnp.concatenate(
+            [
+                ambient_features(self.manifold, x, len(self.point_shape)),
+                time_features(t, self.frequencies),
+            ],
+            -1,
+        )
+        for layer in self.hidden:
+            h = jax.nn.silu(layer(h))
+        out = self.out(h).reshape(*batch, *self.point_shape)
+        return self.manifold.proju(x, out)
