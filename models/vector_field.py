@@ -1,6 +1,9 @@
 """A time-dependent vector field on a manifold (Flax NNX): an MLP of the point's ambient
 coordinates and of time, its output projected on the tangent space (Chen & Lipman 2024,
-Sec. 4: v(t, x) = proj_x(MLP(x, t)))."""
+Sec. 4: v(t, x) = proj_x(MLP(x, t))). On the hyperboloid the MLP gives the field's
+coordinates in the orthonormal frame moved from the origin (`geo.flows.tangent_frame`):
+there ambient coordinates grow exponentially with the distance from the origin, and a
+projected ambient output would give speeds that grow with them."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from manifolds import Manifold, Torus
+from geo.flows import tangent_frame
+from manifolds import Lorentz, Manifold, Torus
 
 
 def ambient_features(manifold: Manifold, x: jax.Array, point_ndim: int) -> jax.Array:
@@ -54,7 +58,8 @@ class VectorField(nnx.Module):
         probe = jnp.zeros(self.point_shape)
         inputs = ambient_features(manifold, probe, len(self.point_shape)).shape[-1]
         inputs += 1 + 2 * frequencies
-        outputs = int(jnp.size(probe))
+        self.in_frame = isinstance(manifold, Lorentz)
+        outputs = self.point_shape[-1] - 1 if self.in_frame else int(jnp.size(probe))
         sizes = [inputs] + [hidden] * layers
         self.hidden = nnx.List(
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
@@ -74,5 +79,7 @@ class VectorField(nnx.Module):
         )
         for layer in self.hidden:
             h = jax.nn.silu(layer(h))
+        if self.in_frame:
+            return jnp.einsum("...i,...ij->...j", self.out(h), tangent_frame(self.manifold, x))
         out = self.out(h).reshape(*batch, *self.point_shape)
         return self.manifold.proju(x, out)

@@ -17,7 +17,8 @@ import pytest
 from geo.checkpoint import KILL_AFTER_VARIABLE
 from tests.toy_data import toy_hierarchy
 
-TIMING = {"train_seconds", "compile_seconds", "eval_seconds", "edges_per_second"}
+TIMING = {"train_seconds", "compile_seconds", "eval_seconds", "edges_per_second",
+          "seconds_to_best", "test_seconds", "iterations_per_second"}  # fmt: skip
 
 
 def _geo(args: list[str], kill_after: int | None = None) -> subprocess.CompletedProcess:
@@ -62,6 +63,12 @@ def test_poincare_wordnet_resumes(tmp_path):
     np.testing.assert_array_equal(
         np.load(straight / "embeddings.npy"), np.load(killed / "embeddings.npy")
     )
+
+
+def test_manifold_flow_resumes(tmp_path, shared_data):
+    overrides = ["dataset=volcano", f"data_dir={shared_data / 'earth'}", "iterations=60"]
+    overrides += ["eval_every=20", "hidden=16", "layers=1", "ode_steps=3", "progress=false"]
+    _check_resume(tmp_path, "manifold_flow", overrides, kill_after=1)
 
 
 def test_hgcn_resumes(tmp_path, shared_data):
