@@ -258,6 +258,7 @@ def _plot(path: Path, problem: FlowProblem, graphdef, params, run: int, config) 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
     manifold = problem.manifold
     if isinstance(manifold, SpecialOrthogonal):
@@ -279,13 +280,15 @@ def _plot(path: Path, problem: FlowProblem, graphdef, params, run: int, config) 
         )
         fig = plt.figure(figsize=(10, 5.5))
         ax = fig.add_subplot(projection="mollweide")
-        mesh = ax.pcolormesh(glon, glat, values, shading="auto", cmap="viridis")
+        norm = LogNorm(vmin=max(values.max() * 1e-4, 1e-12), vmax=values.max())
+        mesh = ax.pcolormesh(glon, glat, np.maximum(values, norm.vmin), shading="auto",
+                             cmap="viridis", norm=norm)  # fmt: skip
         events = np.radians(to_lat_lon(test))
         ax.scatter(events[:, 1], events[:, 0], s=3, c="red", alpha=0.7, label="test events")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
         fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.6, pad=0.05,
-                     label="learned density (per steradian)")  # fmt: skip
+                     label="learned density (per steradian, log scale)")  # fmt: skip
     else:
         side = np.linspace(-0.98, 0.98, 120)
         gx, gy = np.meshgrid(side, side)
