@@ -66,6 +66,7 @@ def _step(field: Field, manifold: Manifold, method: str):
 
 
 def check_method(method: str, steps: int) -> None:
+    """ValueError unless `method` is one of METHODS and `steps` >= 1."""
     if method not in METHODS:
         raise ValueError(f"method={method!r}; valid choices are {', '.join(METHODS)}")
     if steps < 1:
