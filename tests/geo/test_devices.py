@@ -277,7 +277,11 @@ def test_two_processes_run_one_sweep_together(tmp_path):
         )
         for i in range(2)
     ]
-    outputs = [p.communicate(timeout=300) for p in processes]
+    try:
+        outputs = [p.communicate(timeout=300) for p in processes]
+    finally:  # one that failed early leaves the other waiting for it: stop both
+        for p in processes:
+            p.kill()
     for p, (_, err) in zip(processes, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert "| runs | map |" in outputs[0][0] and "| runs |" not in outputs[1][0]  # process 0
