@@ -157,8 +157,7 @@ def log_likelihood(
     h = -1.0 / steps
     batch = x1.shape[: x1.ndim - manifold.ndim]
 
-    def rate(t, state, k):
-        x, _ = state
+    def rate(t, x, k):
         return field(t, x), divergence(field, manifold, t, x, k)
 
     def body(i, carry):
@@ -168,12 +167,12 @@ def log_likelihood(
             (None,) * 4 if key is None else tuple(jax.random.split(jax.random.fold_in(key, i), 4))
         )
         if method == "euler":
-            v, div = rate(t, (x, integral), keys[0])
+            v, div = rate(t, x, keys[0])
             return manifold.proj(manifold.expmap(x, h * v)), integral + h * div, key
-        k1 = rate(t, (x, integral), keys[0])
-        k2 = rate(t + h / 2, (x + h / 2 * k1[0], None), keys[1])
-        k3 = rate(t + h / 2, (x + h / 2 * k2[0], None), keys[2])
-        k4 = rate(t + h, (x + h * k3[0], None), keys[3])
+        k1 = rate(t, x, keys[0])
+        k2 = rate(t + h / 2, x + h / 2 * k1[0], keys[1])
+        k3 = rate(t + h / 2, x + h / 2 * k2[0], keys[2])
+        k4 = rate(t + h, x + h * k3[0], keys[3])
         x = manifold.proj(x + h / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0]))
         integral = integral + h / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
         return x, integral, key
