@@ -27,8 +27,14 @@ from geo.data.hierarchy import Hierarchy, read_edge_file
 from geo.data.splits import listed_edge_split, random_edge_split
 from geo.data.synthetic import complete_tree, is_tree_spec, parse_tree_spec
 from geo.data.wordnet import load_mammals, load_wordnet_nouns
-from geo.devices import ONE_DEVICE, DataLayout, DeviceRequest, RunsLayout, data_layout, runs_layout
-from geo.hierarchy_training import TablePlacement, make_epoch, padded_ancestors, training_data
+from geo.devices import ONE_DEVICE, DeviceRequest
+from geo.hierarchy_training import (
+    TablePlacement,
+    make_epoch,
+    padded_ancestors,
+    table_placement,
+    training_data,
+)
 from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.metrics import ranking_metrics
 from geo.run_files import RunFiles
@@ -248,7 +254,7 @@ def train_and_evaluate_many(
     num_edges = len(train_edges)
     make_tx = _make_tx(first, space)
     runs = len(configs)
-    placement = _placement(runs, devices, hierarchy.num_nodes)
+    placement = table_placement(runs, devices, hierarchy.num_nodes)
     keys, state, lrs, burnin_lrs = _initial_state(configs, space, hierarchy.num_nodes, make_tx)
     start_epoch, state = checkpoints.restore(state)
     for f in files:  # drop evaluations past the checkpoint we resume from
@@ -342,13 +348,6 @@ def train_and_evaluate_many(
                    space, hierarchy, first.dim)
         for r, (final, run_files) in enumerate(zip(finals, files, strict=True))
     ]  # fmt: skip
-
-
-def _placement(runs: int, devices: DeviceRequest, num_nodes: int) -> TablePlacement:
-    """The runs split over the devices, or ("data") each table's rows."""
-    if devices.split == "runs":
-        return TablePlacement(runs_layout(runs, devices), DataLayout(), num_nodes)
-    return TablePlacement(RunsLayout(runs), data_layout(devices, "nodes"), num_nodes)
 
 
 def _saved(placement: TablePlacement, state: dict, train_seconds: float) -> dict:

@@ -14,7 +14,7 @@ import optax
 
 import geo.optim as go
 from geo.data.hierarchy import Hierarchy
-from geo.devices import DataLayout, RunsLayout
+from geo.devices import DataLayout, DeviceRequest, RunsLayout, data_layout, runs_layout
 from geo.shuffle import permutation
 
 
@@ -426,3 +426,10 @@ class TablePlacement:
     def fetch(self, tree):
         """Host copies of per-run values (R', ...) of the real runs."""
         return self.runs.fetch(tree)
+
+
+def table_placement(runs: int, devices: DeviceRequest, num_nodes: int) -> TablePlacement:
+    """The runs split over the devices, or ("data") each table's rows."""
+    if devices.split == "runs":
+        return TablePlacement(runs_layout(runs, devices), DataLayout(), num_nodes)
+    return TablePlacement(RunsLayout(runs), data_layout(devices, "nodes"), num_nodes)

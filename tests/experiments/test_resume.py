@@ -117,3 +117,16 @@ def test_sweeps_resume(tmp_path, experiment, overrides):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for seed in (0, 1):
         assert _files(killed / f"seed={seed}") == _files(straight / f"seed={seed}")
+
+
+def test_entailment_cones_resume_in_the_cones_phase(tmp_path, shared_data):
+    """Killed in the cones' phase (checkpoint 8, after the Poincare phase's 6 epochs, with
+    hyperboloid rows of another shape than the Poincare ones), a run ends as an
+    uninterrupted one."""
+    overrides = ["dataset=mammals", f"splits_dir={shared_data / 'entailment_cones'}"]
+    overrides += ["train_percent=10", "init_epochs=6", "burnin_epochs=2", "epochs=6"]
+    overrides += ["eval_every=2", "checkpoint_every=4", "manifold=lorentz", "progress=false"]
+    straight, killed = _check_resume(tmp_path, "entailment_cones", overrides, kill_after=2)
+    np.testing.assert_array_equal(
+        np.load(straight / "embeddings.npy"), np.load(killed / "embeddings.npy")
+    )
