@@ -423,3 +423,24 @@ def _evaluator(space, hierarchy: Hierarchy, data, test_edges, config, files):
         return out
 
     return evaluate
+
+
+def plot(workdir: str | Path, out: str | Path | None = None, max_points: int = 2000,
+         seed: int = 0) -> dict:  # fmt: skip
+    """`geo plot WORKDIR`: the run's embeddings as a labelled CO-SNE disk beside a Euclidean
+    t-SNE (`geo.hierarchy_plot`); writes WORKDIR/hierarchy.png (or `out`) and returns the
+    trustworthiness of both views."""
+    import json
+
+    workdir = Path(workdir)
+    table_path = workdir / "embeddings.npy"
+    if not table_path.is_file():
+        raise FileNotFoundError(f"{table_path} not found: train the run first")
+    config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+    points = np.asarray(embedding_space(config.manifold).to_poincare(np.load(table_path)))
+    title = f"{config.dataset}, {config.manifold} dim {config.dim}"
+    from geo.hierarchy_plot import draw_hierarchy
+
+    path = Path(out) if out else workdir / "hierarchy.png"
+    return draw_hierarchy(points, load_hierarchy(config), path, max_points=max_points,
+                          seed=seed, title=title)  # fmt: skip

@@ -23,11 +23,18 @@ import argparse
 import contextlib
 import json
 import sys
+from pathlib import Path
 
 from geo import watchdog
 from geo.config import build_config, split_items
 from geo.devices import SPLITS, DeviceRequest
-from geo.experiment import call_with_devices, experiment_modules, load_experiment, show
+from geo.experiment import (
+    Experiment,
+    call_with_devices,
+    experiment_modules,
+    load_experiment,
+    show,
+)
 from geo.processes import initialize_from_environment, is_primary
 from geo.sweep import run_sweep
 
@@ -77,6 +84,20 @@ def _watching(seconds: float, name: str):
     return watchdog.Watchdog(seconds, name) if seconds > 0 else contextlib.nullcontext()
 
 
+def plot_module(workdir: str) -> Experiment:
+    """The experiment that wrote WORKDIR (its config.json has that experiment's keys) and can
+    draw it (has `plot`)."""
+    path = Path(workdir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: WORKDIR must be a run's folder")
+    keys = set(json.loads(path.read_text()))
+    for name in experiment_modules():
+        module = load_experiment(name)
+        if hasattr(module, "plot") and set(module.get_config().to_dict()) == keys:
+            return module
+    raise ValueError(f"{workdir} was not written by an experiment that geo plot can draw")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="geo", description="Geometric representation learning experiments."
@@ -102,12 +123,23 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("overrides", nargs="*", help="key=v1,v2,... or key=A-B (integers)")
     _add_watchdog_option(sweep)
     _add_device_options(sweep, "all", "runs")
+    plot = sub.add_parser(
+        "plot", help="draw a trained run's embedding (an experiment with a plot function)"
+    )
+    plot.add_argument("workdir")
+    plot.add_argument("--out", help="PNG path (default: the experiment's, in WORKDIR)")
+    plot.add_argument("--points", type=int, default=2000, help="nodes drawn at most")
+    plot.add_argument("--seed", type=int, default=0, help="seed of the drawn nodes")
     # Overrides may follow --workdir, which argparse's positional matching does not allow.
     args, extra = parser.parse_known_args(argv)
     unknown = [a for a in extra if "=" not in a or a.startswith("-")]
-    if unknown or (extra and args.command in ("list", "show")):
+    if unknown or (extra and args.command in ("list", "show", "plot")):
         parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
     try:
+        if args.command == "plot":
+            figures = plot_module(args.workdir).plot(args.workdir, args.out, args.points, args.seed)
+            print(json.dumps(figures, indent=2))
+            return 0
         if args.command == "list":
             for name in experiment_modules():
                 print(f"{name:20s} {load_experiment(name).DESCRIPTION}")
@@ -123,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print(show(module, presets), end="")
             return 0
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"geo: error: {err}", file=sys.stderr)
         return 2
     args.overrides = list(args.overrides) + extra
