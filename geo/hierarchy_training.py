@@ -45,15 +45,47 @@ class TrainingData:
         edges: (E, 2) int32 (child, ancestor) training pairs.
         ancestors: (N, A) int32, each node's ancestors padded with -1 (negatives exclude them).
         burnin_logits: (N,) log of degree^0.75, the burn-in negative distribution.
+        excluded_starts, excluded_ids: with `sorted_exclusions`, the same sets as sorted
+            segments (N + 1,) and (E,) searched by bisection, for sets too large to pad
+            (a node's descendants); then `ancestors` is (N, 1) of -1.
+        longest_segment: the largest sorted set (0: padded sets).
     """
 
     edges: jax.Array
     ancestors: jax.Array
     burnin_logits: jax.Array
+    excluded_starts: jax.Array | None = None
+    excluded_ids: jax.Array | None = None
+    longest_segment: int = dataclasses.field(default=0, metadata=dict(static=True))
 
     @property
     def num_nodes(self) -> int:
         return int(self.ancestors.shape[0])
+
+    @property
+    def largest_exclusion(self) -> int:
+        """The most nodes any one node's negatives exclude."""
+        if self.excluded_ids is None:
+            return int(self.ancestors.shape[1])
+        return self.longest_segment
+
+
+def excluded(data: TrainingData, nodes: jax.Array, candidates: jax.Array) -> jax.Array:
+    """(B, M) whether candidate m is in the exclusion set of node b (its ancestors)."""
+    if data.excluded_ids is None:
+        anc = data.ancestors[nodes]  # (B, A)
+        return jnp.any(candidates[..., None] == anc[:, None, :], axis=-1)
+    lo = jnp.broadcast_to(data.excluded_starts[nodes][:, None], candidates.shape)
+    end = jnp.broadcast_to(data.excluded_starts[nodes + 1][:, None], candidates.shape)
+    hi = end
+    last = data.excluded_ids.shape[0] - 1
+    for _ in range(max(1, data.longest_segment.bit_length())):  # lower bound in the segment
+        mid = (lo + hi) // 2
+        right = data.excluded_ids[jnp.minimum(mid, last)] < candidates
+        open_ = lo < hi
+        lo = jnp.where(open_ & right, mid + 1, lo)
+        hi = jnp.where(open_ & ~right, mid, hi)
+    return (lo < end) & (data.excluded_ids[jnp.minimum(lo, last)] == candidates)
 
 
 def padded_ancestors(num_nodes: int, edges: np.ndarray) -> np.ndarray:
@@ -69,14 +101,37 @@ def padded_ancestors(num_nodes: int, edges: np.ndarray) -> np.ndarray:
     return out
 
 
-def training_data(hierarchy: Hierarchy, edges: np.ndarray | None = None) -> TrainingData:
-    """Training arrays for `edges` (default: the whole closure) of `hierarchy`."""
+def training_data(
+    hierarchy: Hierarchy, edges: np.ndarray | None = None, sorted_exclusions: bool = False
+) -> TrainingData:
+    """Training arrays for `edges` (default: the whole closure) of `hierarchy`.
+
+    `sorted_exclusions` stores each node's exclusion set (the second column's nodes of its
+    edges) as sorted segments instead of padded rows: edges given as (parent, descendant)
+    exclude a node's descendants, whose largest set would not fit padded.
+    """
     edges = hierarchy.edges if edges is None else edges
-    degree = np.bincount(edges.reshape(-1), minlength=hierarchy.num_nodes).astype(np.float64)
+    n = hierarchy.num_nodes
+    degree = np.bincount(edges.reshape(-1), minlength=n).astype(np.float64)
+    extra = {}
+    if sorted_exclusions:
+        order = np.lexsort((edges[:, 1], edges[:, 0]))
+        counts = np.bincount(edges[:, 0], minlength=n)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        longest = int(counts.max(initial=0))
+        extra = dict(
+            excluded_starts=jnp.asarray(starts),
+            excluded_ids=jnp.asarray(np.append(edges[order, 1], -1), jnp.int32),
+            longest_segment=longest,
+        )
+        ancestors = np.full((n, 1), -1, np.int32)
+    else:
+        ancestors = padded_ancestors(n, edges)
     return TrainingData(
         edges=jnp.asarray(edges, jnp.int32),
-        ancestors=jnp.asarray(padded_ancestors(hierarchy.num_nodes, edges)),
+        ancestors=jnp.asarray(ancestors),
         burnin_logits=jnp.asarray(0.75 * np.log(np.maximum(degree, 1.0)), jnp.float32),
+        **extra,
     )
 
 
@@ -95,9 +150,8 @@ def draw_candidates(key, shape, data: TrainingData, burnin: bool) -> jax.Array:
 
 def shared_negative_mask(negatives, children, data: TrainingData) -> jax.Array:
     """(B, K) whether each of K shared negatives is neither child b nor one of its ancestors."""
-    anc = data.ancestors[children]  # (B, A)
-    bad = negatives[None, :] == children[:, None]
-    return ~(bad | jnp.any(negatives[None, :, None] == anc[:, None, :], axis=-1))
+    shared = jnp.broadcast_to(negatives[None, :], (children.shape[0], negatives.shape[0]))
+    return ~((shared == children[:, None]) | excluded(data, children, shared))
 
 
 def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
@@ -111,12 +165,11 @@ def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
     ancestors as the deepest one (at most 9 candidates); a slot with no acceptable
     candidate is masked out of the loss.
     """
-    n, width = data.ancestors.shape
-    reject = min((width + 1) / n, 0.999)  # the deepest node's rejection probability
+    n = data.num_nodes
+    reject = min((data.largest_exclusion + 1) / n, 0.999)  # the worst node's rejection rate
     rounds = int(np.clip(np.ceil(np.log(_MISS_RATE) / np.log(reject)), 2, 1 + _SPARES))
     cand = draw_candidates(key, (children.shape[0], k + _SPARES), data, burnin)
-    anc = data.ancestors[children]  # (B, A)
-    bad = (cand == children[:, None]) | jnp.any(cand[..., None] == anc[:, None, :], axis=-1)
+    bad = (cand == children[:, None]) | excluded(data, children, cand)
     slot = np.arange(k)[:, None]
     chains = np.concatenate(
         [slot, k + (slot + np.arange(rounds - 1)[None, :]) % _SPARES], axis=1

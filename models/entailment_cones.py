@@ -136,6 +136,9 @@ class EntailmentSpace:
         energy: (parent rows (..., C), child rows (..., C)) -> (...) energies, 0 iff is-a.
         margin: the negatives' margin gamma.
         to_ball: rows -> Poincare-ball points (plots), or None.
+        parent_first: rows hold (parent, descendant, K sampled non-descendants) instead of
+            (child, ancestor, K sampled non-ancestors): the negatives replace the other end
+            of the edge (the release's `neg_edges_attach` parent / child).
     """
 
     name: str
@@ -143,12 +146,14 @@ class EntailmentSpace:
     energy: Callable[[jax.Array, jax.Array], jax.Array]
     margin: float
     to_ball: Callable | None = None
+    parent_first: bool = False
 
     def ranking_loss_and_grad(self, rows, valid, weight):
         """Ganea et al., eq. 32, and its gradient with respect to rows.
 
         Args:
-            rows: (..., B, 2 + K, C): the child, its ancestor, K sampled non-ancestors.
+            rows: (..., B, 2 + K, C): the child, its ancestor, K sampled non-ancestors (or
+                with `parent_first` the parent, its descendant, K non-descendants).
             valid: (..., B, 1 + K) which ancestor / negative slots count.
             weight: (..., B) each edge's weight.
 
@@ -158,7 +163,8 @@ class EntailmentSpace:
         """
 
         def loss_fn(rows):
-            e = self.energy(rows[..., 1:, :], rows[..., :1, :])  # (..., B, 1 + K)
+            first, others = rows[..., :1, :], rows[..., 1:, :]
+            e = self.energy(first, others) if self.parent_first else self.energy(others, first)
             positive = jnp.arange(e.shape[-1]) == 0
             terms = jnp.where(positive, e, jax.nn.relu(self.margin - e))
             per_edge = jnp.sum(jnp.where(valid, terms, 0.0), -1)
@@ -172,7 +178,7 @@ class EntailmentSpace:
 @functools.cache
 def entailment_space(
     model: str, manifold: str = "poincare", k: float = 0.1, min_radius: float = 0.1,
-    margin: float = 0.01,
+    margin: float = 0.01, parent_first: bool = False,
 ) -> EntailmentSpace:  # fmt: skip
     """One space per setting (so compiled epochs are reused); bad settings are ValueErrors.
 
@@ -183,20 +189,23 @@ def entailment_space(
         min_radius: the cones' minimum radius (> inner_radius(K)); on the ball, rows are
             kept at least this far from the origin.
         margin: gamma of the negatives' hinge.
+        parent_first: rows are (parent, descendant, non-descendants); see EntailmentSpace.
     """
     if model not in MODELS:
         raise ValueError(f"model={model!r}; valid choices are {', '.join(MODELS)}")
     if not margin > 0:
         raise ValueError(f"margin must be positive, got {margin}")
     if model == "order":
-        return EntailmentSpace("order", None, order_energy, margin)
+        return EntailmentSpace("order", None, order_energy, margin, None, parent_first)
     check_cone_parameters(k, min_radius)
     if manifold == "poincare":
         energy = functools.partial(cone_energy, k=k, min_radius=min_radius)
-        return EntailmentSpace(
-            "cones", PoincareAnnulus(1.0, min_radius), energy, margin, lambda x: x
-        )
+        annulus = PoincareAnnulus(1.0, min_radius)
+        return EntailmentSpace("cones", annulus, energy, margin, lambda x: x, parent_first)
     if manifold == "lorentz":
         energy = functools.partial(lorentz_cone_energy, k=k, min_radius=min_radius)
-        return EntailmentSpace("cones", Lorentz(1.0), energy, margin, lorentz_to_poincare)
+        hyperboloid = Lorentz(1.0)
+        return EntailmentSpace(
+            "cones", hyperboloid, energy, margin, lorentz_to_poincare, parent_first
+        )
     raise ValueError(f"manifold={manifold!r} for the cones; valid choices are poincare, lorentz")

@@ -20,7 +20,7 @@ def _config(shared_data, **overrides):
     "overrides",
     [
         dict(init_epochs=4, burnin_epochs=2, epochs=4),
-        dict(init_epochs=4, burnin_epochs=2, epochs=4, manifold="lorentz"),
+        dict(init_epochs=4, burnin_epochs=2, epochs=4, manifold="lorentz", replace="parent"),
         dict(model="order", epochs=4),
         dict(model="poincare", init_epochs=4, burnin_epochs=2),
     ],
@@ -51,6 +51,7 @@ def test_bad_settings_are_errors_before_any_work(tmp_path, shared_data):
         (dict(model="poincare", epochs=5), "set epochs=0"),
         (dict(init_epochs=0, burnin_epochs=0), "set init_epochs > 0"),
         (dict(burnin_epochs=200), "exceeds init_epochs"),
+        (dict(replace="both"), "replace='both'"),
     ]:
         with pytest.raises(ValueError, match=message):
             ec.validate(_config(shared_data, **overrides))
