@@ -159,10 +159,10 @@ def load_graph_or_tree(config) -> tuple[int, np.ndarray, Tree, str]:
     else:
         hierarchy = read_edge_file(config.dataset)
     tree = hierarchy_tree(hierarchy.num_nodes, hierarchy.edges)
-    many = int(np.sum(np.bincount(hierarchy.edges[:, 0], minlength=hierarchy.num_nodes) > 0))
+    parents = np.bincount(hierarchy.transitive_reduction()[:, 0], minlength=tree.num_nodes)
     note = (
-        f"{config.dataset}: spanning tree of the hierarchy ({hierarchy.num_nodes:,} nodes; "
-        f"{many - (tree.num_nodes - 1)} nodes had ancestors not on their tree path)"
+        f"{config.dataset}: spanning tree of the hierarchy ({hierarchy.num_nodes:,} nodes, "
+        f"of which {int(np.sum(parents > 1)):,} kept one of several parents)"
     )
     return tree.num_nodes, tree.edges(), tree, note
 

@@ -90,10 +90,10 @@ def plot_module(workdir: str) -> Experiment:
     path = Path(workdir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: WORKDIR must be a run's folder")
-    keys = set(json.loads(path.read_text()))
+    keys = set(json.loads(path.read_text()))  # a run from an older version may lack some
     for name in experiment_modules():
         module = load_experiment(name)
-        if hasattr(module, "plot") and set(module.get_config().to_dict()) == keys:
+        if hasattr(module, "plot") and keys <= set(module.get_config().to_dict()):
             return module
     raise ValueError(f"{workdir} was not written by an experiment that geo plot can draw")
 

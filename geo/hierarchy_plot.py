@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 from geo.cosne import cosne, trustworthiness
 from geo.data.hierarchy import Hierarchy
@@ -21,15 +20,6 @@ def ball_distances(x: np.ndarray) -> np.ndarray:
     d = np.arccosh(1 + 2 * diff / np.outer(room, room))
     np.fill_diagonal(d, 0.0)
     return d
-
-
-def transitive_reduction(hierarchy: Hierarchy) -> np.ndarray:
-    """(R, 2) (child, parent) pairs of the closure with no node between them."""
-    n, e = hierarchy.num_nodes, hierarchy.edges
-    closure = sp.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
-    two_steps = (closure @ closure).tocsr()
-    indirect = np.asarray(two_steps[e[:, 0], e[:, 1]]).ravel() > 0
-    return e[~indirect]
 
 
 def choose_nodes(hierarchy: Hierarchy, count: int, seed: int) -> np.ndarray:
@@ -113,7 +103,7 @@ def draw_hierarchy(
     depth = hierarchy.depth()[nodes]
     where = -np.ones(hierarchy.num_nodes, np.int64)
     where[nodes] = np.arange(len(nodes))
-    reduction = where[transitive_reduction(hierarchy)]
+    reduction = where[hierarchy.transitive_reduction()]
     reduction = reduction[(reduction >= 0).all(1)]
     descendants = np.bincount(hierarchy.edges[:, 1], minlength=hierarchy.num_nodes)[nodes]
     named = np.argsort(-descendants, kind="stable")[:labels]

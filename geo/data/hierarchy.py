@@ -59,6 +59,15 @@ class Hierarchy:
         names = tuple(n for n, m in zip(self.names, members, strict=True) if m)
         return Hierarchy(names, new_id[self.edges[keep]].astype(np.int32))
 
+    def transitive_reduction(self) -> np.ndarray:
+        """(R, 2) (child, parent) closure pairs with no node between them."""
+        import scipy.sparse as sp
+
+        n, e = self.num_nodes, self.edges
+        closure = sp.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+        two_steps = (closure @ closure).tocsr()
+        return e[np.asarray(two_steps[e[:, 0], e[:, 1]]).ravel() == 0]
+
     def depth(self) -> np.ndarray:
         """Number of ancestors of each node, shape (N,)."""
         return np.bincount(self.edges[:, 0], minlength=self.num_nodes)

@@ -13,7 +13,7 @@ from sklearn.manifold import trustworthiness as sklearn_trustworthiness
 from geo.cli import main
 from geo.cosne import cosne, gaussian_affinities, trustworthiness
 from geo.data.hierarchy import Hierarchy
-from geo.hierarchy_plot import _pca_init, ball_distances, transitive_reduction
+from geo.hierarchy_plot import _pca_init, ball_distances
 from tests.toy_data import toy_hierarchy
 
 
@@ -52,7 +52,7 @@ def test_cosne_keeps_clusters_and_depth():
 
 def test_transitive_reduction_drops_implied_pairs():
     h = Hierarchy(("a", "b", "c", "d"), np.array([[1, 0], [2, 1], [2, 0], [3, 1], [3, 0]]))
-    assert sorted(map(tuple, transitive_reduction(h))) == [(1, 0), (2, 1), (3, 1)]
+    assert sorted(map(tuple, h.transitive_reduction())) == [(1, 0), (2, 1), (3, 1)]
 
 
 def test_geo_plot_draws_a_trained_run(tmp_path, capsys):
