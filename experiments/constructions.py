@@ -194,7 +194,7 @@ def train_and_evaluate(
     if config.method == "combinatorial":
         tau = _tau_for(config, tree)
         bits = int(config.bits) or bits_needed(tree, tau)
-        points = combinatorial_embedding(tree, int(config.dim), tau, bits)
+        points = combinatorial_embedding(tree, int(config.dim), tau)
         stored = store(points, config.precision, bits)
         scale = tau
     else:

@@ -88,10 +88,11 @@ def _aligned(code: list[list], direction: list) -> list[list]:
     return out
 
 
-def combinatorial_embedding(tree: Tree, dim: int, tau: float, bits: int) -> list[list]:
-    """Ball coordinates (mpf lists, N of `dim`) of every node, exact to `bits` binary digits
-    (the Mobius additions work at 2 bits + 64, since their denominators near the boundary
-    are products of two quantities of size 2^-bits).
+def combinatorial_embedding(tree: Tree, dim: int, tau: float) -> list[list]:
+    """Ball coordinates (mpf lists, N of `dim`) of every node, exact to P = `bits_needed`
+    binary digits, enough for the deepest node (the Mobius additions work at 2 P + 64,
+    since their denominators near the boundary are products of two quantities of size
+    2^-P); `geo.constructions.fixed_point.store` rounds them to the precision wanted.
 
     The root sits at the origin, its children at distance tau in the directions of a
     `sphere_code`; each further node u is moved to the origin by the isometry
@@ -108,7 +109,8 @@ def combinatorial_embedding(tree: Tree, dim: int, tau: float, bits: int) -> list
             codes[count] = sphere_code(count, dim)
         return codes[count]
 
-    with mpmath.workprec(2 * int(bits) + 64):  # (1 - |x|^2)(1 - |y|^2) ~ 2^(-2 bits)
+    bits = bits_needed(tree, tau)
+    with mpmath.workprec(2 * bits + 64):  # (1 - |x|^2)(1 - |y|^2) ~ 2^(-2 bits)
         radius = mpmath.tanh(mpmath.mpf(tau) / 2)
         points: list = [None] * tree.num_nodes
         points[tree.root] = [mpmath.mpf(0)] * dim

@@ -43,7 +43,7 @@ def test_the_construction_has_the_distortion_it_was_built_for(dim):
     eps = 0.1
     tau = scaling_factor(int(tree.degrees().max()), eps)
     bits = bits_needed(tree, tau)
-    stored = store(combinatorial_embedding(tree, dim, tau, bits), "fixed", bits)
+    stored = store(combinatorial_embedding(tree, dim, tau), "fixed", bits)
     q = _quality(tree, stored, tau)
     assert stored.collapsed() == 0
     assert q["map"] == 1.0
@@ -54,7 +54,7 @@ def test_fixed_point_distances_match_mpmath_to_the_precision_claimed():
     tree = _binary_tree()
     tau = scaling_factor(3, 0.1)
     bits = bits_needed(tree, tau)
-    points = combinatorial_embedding(tree, 2, tau, bits)
+    points = combinatorial_embedding(tree, 2, tau)
     stored = store(points, "fixed", bits)
     row = stored.distances_from(30)
     with mpmath.workprec(2 * bits + 64):
@@ -72,10 +72,11 @@ def test_fixed_point_distances_match_mpmath_to_the_precision_claimed():
 def test_floats_collapse_a_deep_tree_and_fit_tau_rescues_float64():
     tree = _binary_tree()
     tau = scaling_factor(3, 0.1)  # about 50 nats per edge, 4 levels deep
-    points = combinatorial_embedding(tree, 2, tau, bits_needed(tree, tau))
+    points = combinatorial_embedding(tree, 2, tau)
     assert store(points, "float64").collapsed() > 0
+    assert store(points, "fixed", 64).collapsed() > 0  # fixed point with too few bits
     fit = 49 * math.log(2) / tree.depth()
-    stored = store(combinatorial_embedding(tree, 2, fit, bits_needed(tree, fit)), "float64")
+    stored = store(combinatorial_embedding(tree, 2, fit), "float64")
     assert stored.collapsed() == 0 and _quality(tree, stored, fit)["map"] == 1.0
 
 
