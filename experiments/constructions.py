@@ -73,6 +73,7 @@ CONFIG_HELP = {
     "scale": "hmds: distances are scaled by this before cosh",
     "eval_sources": "0: every node; N: estimates from N random nodes with 95% intervals",
     "seed": "seed of the sampled evaluation nodes",
+    "progress": "show progress bars",
 }
 
 
@@ -95,6 +96,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.scale = 1.0
     c.eval_sources = 0
     c.seed = 0
+    c.progress = True
     return c
 
 
@@ -194,7 +196,7 @@ def train_and_evaluate(
     if config.method == "combinatorial":
         tau = _tau_for(config, tree)
         bits = int(config.bits) or bits_needed(tree, tau)
-        points = combinatorial_embedding(tree, int(config.dim), tau)
+        points = combinatorial_embedding(tree, int(config.dim), tau, config.progress)
         stored = store(points, config.precision, bits)
         scale = tau
     else:
@@ -213,7 +215,7 @@ def train_and_evaluate(
     log_room = stored._log_room()
     quality = embedding_quality(
         lambda i: stored.distances_from(i, log_room), adjacency_matrix(n, edges),
-        lambda s: graph_distances(n, edges, s), scale, sources,
+        lambda s: graph_distances(n, edges, s), scale, sources, config.progress,
     )  # fmt: skip
     results = {
         **quality,

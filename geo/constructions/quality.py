@@ -8,6 +8,9 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm import tqdm
+
+from geo.watchdog import beat
 
 
 def average_precision(distances: np.ndarray, neighbours: np.ndarray, source: int) -> float:
@@ -31,6 +34,7 @@ def embedding_quality(
     graph_rows: Callable[[np.ndarray], np.ndarray],
     scale: float,
     sources: np.ndarray,
+    progress: bool = False,
 ) -> dict:
     """MAP and distortion over `sources` (all nodes: exact; a sample: estimates with 95%
     intervals for the means).
@@ -41,6 +45,7 @@ def embedding_quality(
         graph_rows: sources (S,) -> (S, N) shortest-path distances in the graph.
         scale: the embedding's distance per graph edge (tau; 1 for h-MDS of unscaled input).
         sources: node ids to evaluate from.
+        progress: show a progress bar over the sources.
 
     Returns:
         map, distortion_avg (mean over pairs of |d / scale - d_G| / d_G), distortion_worst
@@ -50,7 +55,10 @@ def embedding_quality(
     sources = np.asarray(sources)
     aps, distortions, ratio_max, ratio_min = [], [], 0.0, np.inf
     rows = graph_rows(sources)
-    for source, graph in zip(sources, rows, strict=True):
+    bar = tqdm(zip(sources, rows, strict=True), total=len(sources), desc="evaluation",
+               unit="node", disable=not progress)  # fmt: skip
+    for source, graph in bar:
+        beat(f"evaluation from node {int(source)}")
         d = distances_from(int(source))
         neighbours = adjacency.indices[adjacency.indptr[source] : adjacency.indptr[source + 1]]
         aps.append(average_precision(d, neighbours, int(source)) if len(neighbours) else 1.0)

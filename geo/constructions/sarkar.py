@@ -15,8 +15,10 @@ import math
 
 import mpmath
 import numpy as np
+from tqdm import tqdm
 
 from geo.constructions.trees import Tree
+from geo.watchdog import beat
 
 
 def scaling_factor(max_degree: int, eps: float) -> float:
@@ -88,7 +90,7 @@ def _aligned(code: list[list], direction: list) -> list[list]:
     return out
 
 
-def combinatorial_embedding(tree: Tree, dim: int, tau: float) -> list[list]:
+def combinatorial_embedding(tree: Tree, dim: int, tau: float, progress: bool = False) -> list[list]:
     """Ball coordinates (mpf lists, N of `dim`) of every node, exact to P = `bits_needed`
     binary digits, enough for the deepest node (the Mobius additions work at 2 P + 64,
     since their denominators near the boundary are products of two quantities of size
@@ -114,7 +116,11 @@ def combinatorial_embedding(tree: Tree, dim: int, tau: float) -> list[list]:
         radius = mpmath.tanh(mpmath.mpf(tau) / 2)
         points: list = [None] * tree.num_nodes
         points[tree.root] = [mpmath.mpf(0)] * dim
-        for node in tree.order:
+        bar = tqdm(tree.order, desc=f"construction, {bits} bits", unit="node",
+                   disable=not progress)  # fmt: skip
+        for step, node in enumerate(bar):
+            if step % 1000 == 0:
+                beat(f"node {step} of the construction")
             kids = children[node]
             if len(kids) == 0:
                 continue
