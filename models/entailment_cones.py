@@ -77,7 +77,8 @@ def exterior_angle(x: jax.Array, y: jax.Array) -> jax.Array:
     undefined, so Xi = pi / 2.
 
     Args:
-        x, y: (..., n) ball points.
+        x: (..., n) ball points (the apexes).
+        y: (..., n) ball points.
 
     Returns:
         (...,) angles in [0, pi].
