@@ -43,9 +43,8 @@ def embeds(tree, tau: float, precision: str, sources: int) -> bool:
         return False
     n = tree.num_nodes
     chosen = np.arange(n) if n <= sources else np.random.default_rng(0).choice(n, sources, False)
-    room = stored._log_room()
     q = embedding_quality(
-        lambda i: stored.distances_from(i, room), tree.adjacency(),
+        stored.distances_from, tree.adjacency(),
         lambda s: graph_distances(n, tree.edges(), s), tau, chosen,
     )  # fmt: skip
     return q["map"] == 1.0

@@ -198,23 +198,21 @@ def train_and_evaluate(
         bits = int(config.bits) or bits_needed(tree, tau)
         points = combinatorial_embedding(tree, int(config.dim), tau, config.progress)
         stored = store(points, config.precision, bits)
+        del points  # the mpf lists: larger than the stored points
         scale = tau
     else:
-        scale, bits = float(config.scale), 0
+        scale = float(config.scale)
         distances = graph_distances(n, edges)
         ball = hmds(distances, int(config.dim), scale, np.dtype(config.precision))
-        stored = StoredPoints(config.precision, ball, int(np.finfo(ball.dtype).nmant) + 1)
-        points = None
+        stored = StoredPoints.of_floats(ball)
     construct_seconds = time.perf_counter() - t0
-    del points
     t0 = time.perf_counter()
     sources = np.arange(n)
     if config.eval_sources and config.eval_sources < n:
         rng = np.random.default_rng(int(config.seed))
         sources = np.sort(rng.choice(n, int(config.eval_sources), replace=False))
-    log_room = stored._log_room()
     quality = embedding_quality(
-        lambda i: stored.distances_from(i, log_room), adjacency_matrix(n, edges),
+        stored.distances_from, adjacency_matrix(n, edges),
         lambda s: graph_distances(n, edges, s), scale, sources, config.progress,
     )  # fmt: skip
     results = {

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+import geo.optim as go
 from geo.checkpoint import Checkpointer
 from geo.data.entailment_splits import PERCENTS, PREFIXES, load_entailment_splits
 from geo.data.hierarchy import Hierarchy
@@ -188,15 +189,9 @@ def phases(config) -> list[Phase]:
     if space is not None:
         make_tx = None
         if space.manifold is not None and space.name == "cones" and config.manifold == "lorentz":
-            import geo.optim as go
-
             make_tx = lambda lr: go.rsgd(lr, space.manifold)  # noqa: E731
         out.append(Phase(config.model, space, make_tx, init, init + config.epochs, "lr"))
     return out
-
-
-def _rows_width(phase: Phase, dim: int) -> int:
-    return dim + 1 if phase.make_tx is not None else dim
 
 
 def pair_energies(phase: Phase, table, pairs: jax.Array) -> jax.Array:
@@ -289,9 +284,10 @@ def train_and_evaluate_many(
         return {"table": table, "opt_state": opt_state}
 
     step = checkpoints.latest_step()  # checkpoints up to plan[0].stop hold its rows
-    template = initial(plan[0])
+    fresh = initial(plan[0])  # also each phase's shapes for compilation
+    template = dict(fresh)
     if step is not None and step > plan[0].stop:
-        template = initial(plan[-1], template["table"])
+        template = initial(plan[-1], fresh["table"])
     template["train_seconds"] = np.float64(0.0)
     start_epoch, state = checkpoints.restore(template)
     for f in files:
@@ -304,7 +300,7 @@ def train_and_evaluate_many(
         epoch_fn = make_epoch(
             phase.space, phase.make_tx, first.batch_size, first.negatives, len(splits.train)
         )
-        shape = initial(phase, None if phase is plan[0] else initial(plan[0])["table"])
+        shape = fresh if phase is plan[0] else initial(phase, fresh["table"])
         lrs = jnp.full((runs,), first[phase.lr_key], dtype)
         burnins = {True, False} if phase.name == "poincare" and first.burnin_epochs else {False}
         for burnin in burnins:

@@ -12,6 +12,7 @@ user of such arrays would.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import mpmath
@@ -38,11 +39,18 @@ class StoredPoints:
     def num_points(self) -> int:
         return len(self.values)
 
+    @classmethod
+    def of_floats(cls, values: np.ndarray) -> StoredPoints:
+        """Float points (N, d) as stored: their dtype is the precision."""
+        dtype = np.asarray(values).dtype
+        return cls(dtype.name, np.asarray(values), int(np.finfo(dtype).nmant) + 1)
+
     def collapsed(self) -> int:
         """Points on or outside the unit sphere after rounding (no finite distances)."""
-        return int(np.sum(~np.isfinite(self._log_room())))
+        return int(np.sum(~np.isfinite(self.log_room)))
 
-    def _log_room(self) -> np.ndarray:
+    @functools.cached_property
+    def log_room(self) -> np.ndarray:
         """(N,) log(1 - |x|^2) (with the 4^P scale for fixed point); NaN where <= 0."""
         if self.precision == "fixed":
             full = 1 << (2 * self.bits)
@@ -52,9 +60,9 @@ class StoredPoints:
         room = (1 - np.sum(x * x, axis=1)).astype(np.float64)
         return np.where(room > 0, np.log(np.where(room > 0, room, 1.0)), np.nan)
 
-    def distances_from(self, source: int, log_room: np.ndarray | None = None) -> np.ndarray:
+    def distances_from(self, source: int) -> np.ndarray:
         """(N,) float64 distances from point `source` to every point (inf where collapsed)."""
-        log_room = self._log_room() if log_room is None else log_room
+        log_room = self.log_room
         if self.precision == "fixed":
             diff = self.values - self.values[source]
             squares = np.sum(diff * diff, axis=1)
@@ -94,6 +102,5 @@ def store(points: list[list], precision: str, bits: int = 0) -> StoredPoints:
         with mpmath.workprec(bits + 64):
             ints = [[int(mpmath.nint(c * scale)) for c in row] for row in points]
         return StoredPoints("fixed", np.asarray(ints, dtype=object), bits)
-    dtype = np.dtype(precision)
-    values = np.asarray([[float(c) for c in row] for row in points], np.float64).astype(dtype)
-    return StoredPoints(precision, values, int(np.finfo(dtype).nmant) + 1)
+    values = np.asarray([[float(c) for c in row] for row in points], np.float64)
+    return StoredPoints.of_floats(values.astype(np.dtype(precision)))

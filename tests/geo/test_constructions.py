@@ -30,9 +30,8 @@ def _binary_tree():
 
 
 def _quality(tree, stored, tau):
-    room = stored._log_room()
     return embedding_quality(
-        lambda i: stored.distances_from(i, room), tree.adjacency(),
+        stored.distances_from, tree.adjacency(),
         lambda s: graph_distances(tree.num_nodes, tree.edges(), s), tau, np.arange(tree.num_nodes),
     )  # fmt: skip
 
