@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +39,7 @@ from geo.data.entailment_splits import PERCENTS, PREFIXES, load_entailment_split
 from geo.data.hierarchy import Hierarchy
 from geo.devices import ONE_DEVICE, DeviceRequest
 from geo.edge_classification import best_threshold, f1_score
+from geo.experiment import single_run
 from geo.hierarchy_training import make_epoch, table_placement, training_data
 from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.sweep import start_program
@@ -225,13 +225,6 @@ def classify(phase: Phase, energies: dict[str, np.ndarray]) -> dict:
     return dict(valid_f1=valid_f1, test_f1=test_f1, threshold=threshold, alpha=alpha)
 
 
-def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str | Path, devices: DeviceRequest = ONE_DEVICE
-) -> dict:
-    """Train one run; write config.json, metrics.jsonl, results.json, embeddings.npy."""
-    return train_and_evaluate_many([config], [workdir], workdir, devices)[0]
-
-
 def train_and_evaluate_many(
     configs, workdirs, state_dir, devices: DeviceRequest = ONE_DEVICE
 ) -> list[dict]:
@@ -362,6 +355,9 @@ def train_and_evaluate_many(
         num_nodes=n, train_pairs=len(splits.train), split=splits.note, runs_in_program=runs,
     )  # fmt: skip
     return [_write_run(f, tables[r], summary, plan) for r, f in enumerate(files)]
+
+
+train_and_evaluate = single_run(train_and_evaluate_many)
 
 
 def _best(records: list[dict], phase: str) -> dict | None:

@@ -33,6 +33,7 @@ from experiments.hgcn_tasks import TASKS
 from geo.checkpoint import Checkpointer
 from geo.data.graphs import load_graph
 from geo.devices import ONE_DEVICE, DeviceRequest, RunsLayout, runs_layout
+from geo.experiment import single_run
 from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.run_files import RunFiles
 from geo.sweep import check_one_program
@@ -232,13 +233,6 @@ def _prepare(config, task, graph_task=None):
     return graph_data, data, operator, num_classes
 
 
-def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str | Path, devices: DeviceRequest = ONE_DEVICE
-) -> dict:
-    """Train one run and write config.json, metrics.jsonl, results.json; returns results."""
-    return train_and_evaluate_many([config], [workdir], workdir, devices)[0]
-
-
 def train_and_evaluate_many(
     configs, workdirs, state_dir, devices: DeviceRequest = ONE_DEVICE
 ) -> list[dict]:
@@ -276,6 +270,9 @@ def train_and_evaluate_many(
         )  # fmt: skip
         configs = [_replaced(c, model="mlp") for c in configs]
     return _train(configs, workdirs, state_dir, layout, features)[0]
+
+
+train_and_evaluate = single_run(train_and_evaluate_many)
 
 
 def _replaced(config, **changes):

@@ -30,6 +30,7 @@ from flax import nnx
 from geo.checkpoint import Checkpointer
 from geo.data.earth import FILES, load_events, random_split, to_lat_lon
 from geo.devices import ONE_DEVICE, DeviceRequest
+from geo.experiment import single_run
 from geo.flow_training import FlowProblem, FlowSettings, train_flows
 from geo.flows import log_likelihood
 from geo.sweep import start_program
@@ -162,13 +163,6 @@ def _settings(config) -> FlowSettings:
     )  # fmt: skip
 
 
-def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str | Path, devices: DeviceRequest = ONE_DEVICE
-) -> dict:
-    """Train one run; write config.json, metrics.jsonl, results.json and the density PNG."""
-    return train_and_evaluate_many([config], [workdir], workdir, devices)[0]
-
-
 def train_and_evaluate_many(
     configs, workdirs, state_dir, devices: DeviceRequest = ONE_DEVICE
 ) -> list[dict]:
@@ -217,6 +211,9 @@ def train_and_evaluate_many(
             _plot(run_files.workdir / "density.png", problem, graphdef, params, r, first)
         results.append(out)
     return results
+
+
+train_and_evaluate = single_run(train_and_evaluate_many)
 
 
 def _save_params(path: Path, params) -> None:

@@ -13,6 +13,7 @@ last checkpoint and ends with the same results as an uninterrupted run.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 
 import geo.optim as go
 from geo.checkpoint import Checkpointer
@@ -28,6 +30,7 @@ from geo.data.splits import listed_edge_split, random_edge_split
 from geo.data.synthetic import complete_tree, is_tree_spec, parse_tree_spec
 from geo.data.wordnet import load_mammals, load_wordnet_nouns
 from geo.devices import ONE_DEVICE, DeviceRequest
+from geo.experiment import single_run
 from geo.hierarchy_training import (
     TablePlacement,
     make_epoch,
@@ -47,6 +50,7 @@ PRESETS = {
     "nouns": dict(dim=10, lr=1.0, batch_size=50, negatives=50, burnin_epochs=20, epochs=1500),
 }
 OPTIMIZERS = ("rsgd", "radam")
+LR_DECAYS = ("none", "linear", "cosine")
 # Keys whose values may differ between the runs of one compiled program (`geo sweep`).
 DESCRIPTION = "Hyperbolic embeddings of WordNet nouns (Nickel & Kiela 2017, 2018)"
 PRESET_KEYS = ("dataset",)
@@ -73,6 +77,8 @@ CONFIG_HELP = {
     "parallel_batches": "P > 1: P batches per compiled step from one table (lockstep Hogwild)",
     "shared_negatives": "true: a step's edges share one draw of negatives (rsgd only; faster)",
     "negatives": "negative samples per edge",
+    "lr_decay": "none | linear | cosine: lr decays after the burn-in to lr x lr_final at the end",
+    "lr_final": "the last epoch's learning-rate factor with lr_decay",
     "burnin_epochs": "epochs at lr x burnin_lr_factor with negatives drawn by degree",
     "epochs": "passes over the training data",
 }
@@ -115,6 +121,8 @@ def get_config(dataset: str = "mammals") -> ml_collections.ConfigDict:
     c.split_seed = 0
     c.parallel_batches = 1  # P > 1: P batches' gradients at one table per step (faster)
     c.shared_negatives = False  # True: one draw of negatives per step, shared by its edges
+    c.lr_decay = "none"  # none | linear | cosine: from lr after the burn-in to lr x lr_final
+    c.lr_final = 0.01
     c.update(PRESETS.get(dataset, PRESETS["mammals"]))
     return c
 
@@ -147,6 +155,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(
             "shared_negatives=true needs optimizer=rsgd with manifold=poincare or euclidean"
         )
+    if config.lr_decay not in LR_DECAYS:
+        raise ValueError(f"lr_decay={config.lr_decay!r}; valid choices are {', '.join(LR_DECAYS)}")
+    if not 0.0 < float(config.lr_final) <= 1.0:
+        raise ValueError(f"lr_final must be in (0, 1], got {config.lr_final}")
     if config.test_edges and config.test_fraction:
         raise ValueError("set test_fraction or test_edges, not both")
 
@@ -197,6 +209,22 @@ def _make_tx(config, space):
     return lambda lr: go.rsgd(lr, space.manifold)
 
 
+def lr_factor(config: ml_collections.ConfigDict) -> Callable[[int], float]:
+    """The learning-rate factor of each epoch after the burn-in (an optax schedule over the
+    epochs' index): 1 throughout with lr_decay=none, else a linear or cosine (Loshchilov &
+    Hutter 2017, eq. 5) decay from 1 at the first epoch after the burn-in to lr_final at the
+    last. Resuming with a different `epochs` stretches the rest of the schedule."""
+    steps = max(int(config.epochs) - int(config.burnin_epochs) - 1, 1)
+    final = float(config.lr_final)
+    if config.lr_decay == "linear":
+        schedule = optax.linear_schedule(1.0, final, steps)
+    elif config.lr_decay == "cosine":
+        schedule = optax.cosine_decay_schedule(1.0, steps, alpha=final)
+    else:
+        schedule = optax.constant_schedule(1.0)
+    return lambda epoch: float(schedule(max(epoch - int(config.burnin_epochs), 0)))
+
+
 def _plot_disk(path: Path, points: np.ndarray, hierarchy: Hierarchy, labels: int = 12) -> None:
     import matplotlib
 
@@ -216,13 +244,6 @@ def _plot_disk(path: Path, points: np.ndarray, hierarchy: Hierarchy, labels: int
     ax.set_title(f"{hierarchy.num_nodes} nodes in the Poincare disk")
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
-
-
-def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str | Path, devices: DeviceRequest = ONE_DEVICE
-) -> dict:
-    """Train, evaluate and write the workdir's files; returns the results dict."""
-    return train_and_evaluate_many([config], [workdir], workdir, devices)[0]
 
 
 def train_and_evaluate_many(
@@ -284,6 +305,7 @@ def train_and_evaluate_many(
     }  # fmt: skip
     compile_seconds = time.perf_counter() - t0
     fold_in = jax.jit(jax.vmap(jax.random.fold_in, (0, None)))
+    factor = lr_factor(first)
 
     evaluate = _evaluator(space, hierarchy, data, test_edges, first, files)
 
@@ -307,7 +329,7 @@ def train_and_evaluate_many(
             state["opt_state"],
             data,
             fold_in(keys, epoch),
-            burnin_lrs if burnin else lrs,
+            burnin_lrs if burnin else lrs * factor(epoch),
         )
         losses = placement.fetch(losses)  # blocks until the epoch is done
         seconds_here[0] += time.perf_counter() - t0
@@ -348,6 +370,9 @@ def train_and_evaluate_many(
                    space, hierarchy, first.dim)
         for r, (final, run_files) in enumerate(zip(finals, files, strict=True))
     ]  # fmt: skip
+
+
+train_and_evaluate = single_run(train_and_evaluate_many)
 
 
 def _saved(placement: TablePlacement, state: dict, train_seconds: float) -> dict:

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 import jax
 import ml_collections
 
-from geo.devices import DeviceRequest
+from geo.devices import ONE_DEVICE, DeviceRequest
 
 ENTRY_POINT_GROUP = "geo.experiments"
 _registered: dict[str, str] = {}
@@ -70,6 +70,20 @@ def call_with_devices(fn: Callable, *args, devices: DeviceRequest):
             "pass --devices 1"
         )
     return fn(*args)
+
+
+def single_run(train_and_evaluate_many: Callable) -> Callable:
+    """An experiment's `train_and_evaluate` from its `train_and_evaluate_many`: one config as
+    a program of one run, whose checkpoints go to its own workdir."""
+
+    def train_and_evaluate(
+        config: ml_collections.ConfigDict, workdir: str | Path, devices: DeviceRequest = ONE_DEVICE
+    ) -> dict:
+        """Run one config; write the workdir's files; return the results dict."""
+        return train_and_evaluate_many([config], [workdir], workdir, devices)[0]
+
+    train_and_evaluate.__module__ = train_and_evaluate_many.__module__
+    return train_and_evaluate
 
 
 def register(name: str, module: str) -> None:

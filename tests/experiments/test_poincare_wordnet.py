@@ -123,3 +123,30 @@ def test_cli_rejects_bad_config_before_work(tmp_path, capsys):
         == 2
     )
     assert "apt-get install wordnet-base" in capsys.readouterr().err
+
+
+def test_lr_decay_schedule_and_its_use_in_training(tmp_path):
+    config = poincare_wordnet.get_config("nouns")
+    config.update(epochs=120, burnin_epochs=20, lr_decay="cosine", lr_final=0.01)
+    factor = poincare_wordnet.lr_factor(config)
+    values = [factor(e) for e in range(20, 120)]
+    assert factor(0) == factor(20) == 1.0 and values[-1] == pytest.approx(0.01)
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert factor(70) == pytest.approx(0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * 50 / 99)))
+    config.update(lr_decay="linear")
+    assert poincare_wordnet.lr_factor(config)(70) == pytest.approx(1 - 0.99 * 50 / 99)
+    for bad, message in (({"lr_decay": "step"}, "valid choices are none, linear, cosine"),
+                         ({"lr_final": 0.0}, "lr_final must be in")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            poincare_wordnet.validate(_config("x.tsv", **bad))
+    # The schedule reaches the update: a last epoch at lr x 1e-12 leaves the table as it was.
+    edges = toy_hierarchy(tmp_path / "toy.tsv")
+    short = dict(burnin_epochs=0, eval_every=0, checkpoint_every=0)
+    poincare_wordnet.train_and_evaluate(_config(edges, epochs=1, **short), tmp_path / "one")
+    decayed = _config(edges, epochs=2, lr_decay="linear", lr_final=1e-12, **short)
+    poincare_wordnet.train_and_evaluate(decayed, tmp_path / "two")
+    one, two = (np.load(tmp_path / d / "embeddings.npy") for d in ("one", "two"))
+    np.testing.assert_allclose(two, one, atol=1e-6)
+    constant = _config(edges, epochs=2, **short)
+    poincare_wordnet.train_and_evaluate(constant, tmp_path / "constant")
+    assert np.abs(np.load(tmp_path / "constant" / "embeddings.npy") - one).max() > 1e-3
