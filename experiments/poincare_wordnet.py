@@ -50,8 +50,12 @@ PRESETS = {
     "nouns": dict(dim=10, lr=1.0, batch_size=50, negatives=50, burnin_epochs=20, epochs=1500),
 }
 OPTIMIZERS = ("rsgd", "radam")
-LR_DECAYS = ("none", "linear", "cosine")
-# Keys whose values may differ between the runs of one compiled program (`geo sweep`).
+# lr_decay -> the learning-rate factor's schedule (from 1 to `final` over `steps` epochs).
+LR_DECAYS = {
+    "none": lambda final, steps: optax.constant_schedule(1.0),
+    "linear": lambda final, steps: optax.linear_schedule(1.0, final, steps),
+    "cosine": lambda final, steps: optax.cosine_decay_schedule(1.0, steps, alpha=final),
+}
 DESCRIPTION = "Hyperbolic embeddings of WordNet nouns (Nickel & Kiela 2017, 2018)"
 PRESET_KEYS = ("dataset",)
 CONFIG_HELP = {
@@ -82,6 +86,7 @@ CONFIG_HELP = {
     "burnin_epochs": "epochs at lr x burnin_lr_factor with negatives drawn by degree",
     "epochs": "passes over the training data",
 }
+# Keys whose values may differ between the runs of one compiled program (`geo sweep`).
 SWEEP_AXES = ("seed", "lr", "init_scale", "burnin_lr_factor")
 # Keys that do not change what is trained; a resumed run may change them.
 _RUNTIME_KEYS = (
@@ -215,13 +220,7 @@ def lr_factor(config: ml_collections.ConfigDict) -> Callable[[int], float]:
     Hutter 2017, eq. 5) decay from 1 at the first epoch after the burn-in to lr_final at the
     last. Resuming with a different `epochs` stretches the rest of the schedule."""
     steps = max(int(config.epochs) - int(config.burnin_epochs) - 1, 1)
-    final = float(config.lr_final)
-    if config.lr_decay == "linear":
-        schedule = optax.linear_schedule(1.0, final, steps)
-    elif config.lr_decay == "cosine":
-        schedule = optax.cosine_decay_schedule(1.0, steps, alpha=final)
-    else:
-        schedule = optax.constant_schedule(1.0)
+    schedule = LR_DECAYS[config.lr_decay](float(config.lr_final), steps)
     return lambda epoch: float(schedule(max(epoch - int(config.burnin_epochs), 0)))
 
 
