@@ -10,7 +10,7 @@ import pytest
 
 from geo.data.hierarchy import closure_from_parents
 from geo.data.wordnet import load_mammals
-from geo.hierarchy_training import excluded, sample_negatives, training_data
+from geo.hierarchy_training import TrainingData, excluded, sample_negatives, training_data
 
 
 def _chain(length: int):
@@ -72,3 +72,23 @@ def test_sorted_exclusion_sets_equal_padded_ones():
     for a, b in zip(sample_negatives(key, nodes, padded, 10, False),
                     sample_negatives(key, nodes, segments, 10, False), strict=True):  # fmt: skip
         np.testing.assert_array_equal(a, b)
+
+
+def test_padded_exclusion_is_set_membership():
+    """Padded sets of up to 11 ancestors (not a multiple of the loop's unroll of 8): the
+    same as membership in each node's set, the -1 padding excluding no node."""
+    rng = np.random.default_rng(3)
+    sets = [rng.choice(40, rng.integers(0, 12), replace=False) for _ in range(30)]
+    ancestors = np.full((30, 11), -1, np.int32)
+    for i, s in enumerate(sets):
+        ancestors[i, : len(s)] = s
+    base = training_data(closure_from_parents({"b": ["a"]}))
+    data = TrainingData(base.edges, jnp.asarray(ancestors), base.burnin_logits)
+    nodes = rng.integers(0, 30, 200)
+    cands = rng.integers(0, 40, (200, 25))
+    got = np.asarray(jax.jit(excluded)(data, jnp.asarray(nodes), jnp.asarray(cands)))
+    expected = np.array(
+        [[c in set(sets[b].tolist()) for c in row] for b, row in zip(nodes, cands, strict=True)]
+    )
+    np.testing.assert_array_equal(got, expected)
+    assert 0 < expected.sum() < expected.size
