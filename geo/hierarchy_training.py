@@ -81,8 +81,10 @@ def excluded(data: TrainingData, nodes: jax.Array, candidates: jax.Array) -> jax
         def column(a, found):
             return found | (candidates == jax.lax.dynamic_slice_in_dim(anc, a, 1, axis=1))
 
-        none = jnp.zeros(candidates.shape, bool)
-        return jax.lax.fori_loop(0, anc.shape[1], column, none, unroll=min(8, anc.shape[1]))
+        # The carry starts from the inputs, so it has their type under shard_map.
+        first = candidates == anc[:, :1]
+        width = anc.shape[1]
+        return jax.lax.fori_loop(1, width, column, first, unroll=max(1, min(8, width - 1)))
     lo = jnp.broadcast_to(data.excluded_starts[nodes][:, None], candidates.shape)
     end = jnp.broadcast_to(data.excluded_starts[nodes + 1][:, None], candidates.shape)
     hi = end
