@@ -157,9 +157,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     elif config.eval_children:
         check_evaluation_size(config, 0)
     if config.shared_negatives and _make_tx(config, embedding_space(config.manifold)):
-        raise ValueError(
-            "shared_negatives=true needs optimizer=rsgd with manifold=poincare or euclidean"
-        )
+        raise ValueError("shared_negatives=true needs optimizer=rsgd")
     if config.lr_decay not in LR_DECAYS:
         raise ValueError(f"lr_decay={config.lr_decay!r}; valid choices are {', '.join(LR_DECAYS)}")
     if not 0.0 < float(config.lr_final) <= 1.0:
@@ -209,9 +207,7 @@ def check_evaluation_size(config: ml_collections.ConfigDict, num_nodes: int) -> 
 def _make_tx(config, space):
     if config.optimizer == "radam":
         return lambda lr: go.radam(lr, space.manifold)
-    if space.manifold is None or space.name == "poincare":
-        return None  # sort-free sparse RSGD (Nickel & Kiela's update)
-    return lambda lr: go.rsgd(lr, space.manifold)
+    return None  # rsgd: the sort-free sparse RSGD (Nickel & Kiela's update)
 
 
 def lr_factor(config: ml_collections.ConfigDict) -> Callable[[int], float]:

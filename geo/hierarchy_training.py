@@ -268,10 +268,7 @@ def make_epoch(
     if parallel_batches < 1:
         raise ValueError(f"parallel_batches must be >= 1, got {parallel_batches}")
     if shared_negatives and make_tx is not None:
-        raise ValueError(
-            "shared_negatives needs the sparse RSGD of the Poincare ball or Euclidean space "
-            "(optimizer=rsgd, manifold=poincare or euclidean)"
-        )
+        raise ValueError("shared_negatives needs the sparse RSGD (make_tx None, optimizer=rsgd)")
     batches_per_epoch = -(-num_edges // batch_size)
     group = parallel_batches
     batch_size *= group  # edges per compiled step

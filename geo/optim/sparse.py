@@ -79,11 +79,14 @@ def sparse_rsgd_step(
 ) -> jnp.ndarray:
     """Momentum-free Riemannian SGD on the rows of a table, without sorting the batch.
 
-    Each occurrence's step -lr * rgrad(x, g) is scatter-added into its row, then the touched
-    rows are re-projected: proj(x - lr * sum_i rgrad(x, g_i)). Since rgrad is linear in g,
-    this equals the dense step with summed gradients for manifolds whose retraction is
-    proj(x + u): Euclidean, Sphere, PoincareBall (Nickel & Kiela's update). Indices >= N are
-    dropped. Other manifolds raise; use `sparse_row_update`.
+    A row that occurs several times gets one step with the sum of its occurrences'
+    gradients, as the dense step would give it: x <- R_x(-lr * rgrad(x, sum_i g_i)). For
+    manifolds whose retraction is proj(x + u) (Euclidean, Sphere, PoincareBall: Nickel &
+    Kiela's update) each occurrence's step is scatter-added into its row and the touched rows
+    are re-projected (rgrad is linear in g). For any other manifold (e.g. Lorentz, Nickel &
+    Kiela 2018) the occurrences of a row find one owner among them (`row_owners`), the
+    owner's slot sums their gradients, and every occurrence writes the same retracted row.
+    Indices >= N are dropped.
 
     Args:
         table: (N, *row_shape); rows: (B,) ints; row_grads: (B, *row_shape).
@@ -92,14 +95,25 @@ def sparse_rsgd_step(
             one row must share it.
         values: `table[rows]` if the caller already gathered it (saves a gather).
     """
-    if manifold is not None and not isinstance(manifold, Euclidean | Sphere | PoincareBall):
-        raise ValueError(
-            f"sparse_rsgd_step needs a retraction proj(x + u); {type(manifold).__name__} has "
-            "another one: use sparse_row_update(rsgd(...), ...) instead."
-        )
     x = table.at[rows].get(mode="clip") if values is None else values
+    if manifold is not None and not isinstance(manifold, Euclidean | Sphere | PoincareBall):
+        owner = row_owners(rows, table.shape[0])
+        summed = jax.ops.segment_sum(row_grads, owner, num_segments=rows.shape[0])[owner]
+        moved = manifold.retr(x, -learning_rate * manifold.egrad2rgrad(x, summed))
+        return table.at[rows].set(moved.astype(table.dtype), mode="drop")
     step = -learning_rate * (row_grads if manifold is None else manifold.egrad2rgrad(x, row_grads))
     table = table.at[rows].add(step.astype(table.dtype), mode="drop")
     if manifold is None:
         return table
     return table.at[rows].set(manifold.proj(table.at[rows].get(mode="clip")), mode="drop")
+
+
+def row_owners(rows: jnp.ndarray, num_rows: int) -> jnp.ndarray:
+    """(B,) for each entry of `rows` (B,), the position of one entry with the same row, the
+    same for all of them, found without a sort: positions are scattered into a (num_rows,)
+    int32 scratch array (one write wins per row) and read back. Rows outside
+    [0, num_rows) own themselves."""
+    positions = jnp.arange(rows.shape[0], dtype=jnp.int32)
+    scratch = jnp.zeros((num_rows,), jnp.int32).at[rows].set(positions, mode="drop")
+    inside = (rows >= 0) & (rows < num_rows)
+    return jnp.where(inside, scratch.at[rows].get(mode="clip"), positions)

@@ -15,16 +15,20 @@ from models.embeddings import embedding_space
 from tests.toy_data import toy_hierarchy
 
 
-@pytest.mark.parametrize("space_name", ["poincare", "lorentz"])
-def test_p_batches_per_step_are_one_batch_of_p_times_the_edges(tmp_path, space_name):
+@pytest.mark.parametrize(
+    "space_name, optax_rsgd",
+    [("poincare", False), ("lorentz", False), ("lorentz", True)],
+    ids=["poincare", "lorentz", "lorentz-optax"],
+)
+def test_p_batches_per_step_are_one_batch_of_p_times_the_edges(tmp_path, space_name, optax_rsgd):
     h = read_edge_file(toy_hierarchy(tmp_path / "toy.tsv"))
     edges = h.edges[:36]  # a multiple of every step's 2 x 3 or 6 edges: no padded step
     data = training_data(h, edges)
     space = embedding_space(space_name)
     table = space.init(jax.random.PRNGKey(0), h.num_nodes, 3, 0.1, jnp.float64)[None]
     key, lr = jax.random.PRNGKey(1)[None], jnp.asarray([0.05])
-    # The sparse RSGD of the ball, or an optax transform stepped row by row (hyperboloid).
-    make_tx = None if space_name == "poincare" else (lambda lr: go.rsgd(lr, space.manifold))
+    # The sort-free sparse RSGD, or an optax transform stepped row by row.
+    make_tx = (lambda lr: go.rsgd(lr, space.manifold)) if optax_rsgd else None
     state = () if make_tx is None else jax.vmap(make_tx(lr[0]).init)(table)
     lockstep = make_epoch(space, make_tx, 3, 4, len(edges), parallel_batches=2)
     wide = make_epoch(space, make_tx, 6, 4, len(edges))
@@ -35,6 +39,25 @@ def test_p_batches_per_step_are_one_batch_of_p_times_the_edges(tmp_path, space_n
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(got_loss, want_loss, rtol=1e-12)  # both: mean over batches
     assert not np.allclose(got, start)
+
+
+def test_the_sort_free_lorentz_epoch_is_the_optax_rsgd_epoch(tmp_path):
+    """On the hyperboloid the sort-free sparse RSGD (row owners, no jnp.unique) gives the
+    update of rsgd stepped through sparse_row_update, duplicates in a batch included."""
+    h = read_edge_file(toy_hierarchy(tmp_path / "toy.tsv"))
+    data = training_data(h)
+    space = embedding_space("lorentz")
+    table = space.init(jax.random.PRNGKey(0), h.num_nodes, 3, 0.3, jnp.float64)[None]
+    key, lr = jax.random.PRNGKey(1)[None], jnp.asarray([0.3])
+    make_tx = lambda lr: go.rsgd(lr, space.manifold)  # noqa: E731
+    optax_epoch = make_epoch(space, make_tx, 8, 6, h.num_edges)
+    sort_free = make_epoch(space, None, 8, 6, h.num_edges)
+    state = jax.vmap(make_tx(lr[0]).init)(table)
+    want, _, want_loss = optax_epoch(jnp.array(table), state, data, key, lr, burnin=False)
+    got, _, got_loss = sort_free(jnp.array(table), (), data, key, lr, burnin=False)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-12)
+    assert np.abs(np.asarray(got) - np.asarray(table)).max() > 1e-2
 
 
 def test_parallel_batches_must_be_positive():

@@ -11,6 +11,7 @@ import pytest
 from flax import nnx
 
 import geo.optim as go
+from geo.optim.sparse import row_owners
 from manifolds import Lorentz, PoincareBall, Sphere
 
 F64 = jnp.float64
@@ -34,6 +35,37 @@ def test_sparse_rsgd_equals_dense_step_with_duplicates(m):
     np.testing.assert_allclose(sparse_table, table + updates, atol=1e-14)
     untouched = np.setdiff1d(np.arange(10), np.asarray(rows))
     np.testing.assert_array_equal(sparse_table[untouched], table[untouched])
+
+
+@pytest.mark.parametrize(
+    "m", [PoincareBall(1.0), Sphere(), Lorentz(1.0), None], ids=["ball", "sphere", "lorentz", "r"]
+)
+def test_sort_free_sparse_rsgd_step_equals_dense_step_with_duplicates(m):
+    """Both of sparse_rsgd_step's forms (scatter-add then project; row owners): the dense
+    step with summed gradients on touched rows, untouched rows bitwise kept, index N
+    dropped."""
+    table = jax.random.normal(jax.random.PRNGKey(0), (10, 3), F64) if m is None else _table(m)
+    rows = jnp.array([1, 4, 1, 7, 4, 1, 10])  # 10: padding
+    row_grads = jax.random.normal(jax.random.PRNGKey(1), (7, 3), F64)
+    got = go.sparse_rsgd_step(table, rows, row_grads, m, 0.1)
+    tx = go.rsgd(0.1, m)
+    updates, _ = tx.update(jnp.zeros_like(table).at[rows].add(row_grads, mode="drop"),
+                           tx.init(table), table)  # fmt: skip
+    touched = np.asarray([1, 4, 7])
+    np.testing.assert_allclose(got[touched], (table + updates)[touched], atol=1e-14)
+    untouched = np.setdiff1d(np.arange(10), touched)
+    np.testing.assert_array_equal(got[untouched], table[untouched])
+
+
+def test_row_owners_name_one_occurrence_per_row():
+    rows = jnp.array([3, 0, 3, 5, 0, 3, 9, 9])  # 9 and above: outside a 9-row table
+    owner = np.asarray(row_owners(rows, 9))
+    for i, r in enumerate(np.asarray(rows)):
+        if r < 9:
+            assert rows[owner[i]] == r and owner[owner[i]] == owner[i]
+            assert len({owner[j] for j in np.flatnonzero(np.asarray(rows) == r)}) == 1
+        else:
+            assert owner[i] == i
 
 
 def test_sparse_radam_matches_dense_on_touched_rows_and_keeps_state_per_row():
