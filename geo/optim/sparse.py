@@ -45,26 +45,27 @@ def sparse_row_update(
             f"sparse_row_update: row_grads has shape {row_grads.shape}, expected "
             f"{(b, *table.shape[1:])} for {b} rows of a table shaped {table.shape}."
         )
-    # Unique rows padded to a static size with the out-of-range index n; padded slots are
-    # computed on a clipped row with zero gradient and dropped when scattering back.
-    unique, inverse = jnp.unique(rows, size=b, fill_value=n, return_inverse=True)
-    grads = jax.ops.segment_sum(row_grads, inverse.reshape(-1), num_segments=b)
+    # Each row's summed gradient in the slot of one of its occurrences (`row_owners`, no
+    # sort); the other slots step a row with zero gradient and are dropped when scattering.
+    owner = row_owners(rows, n)
+    grads = jax.ops.segment_sum(row_grads, owner, num_segments=b)
+    target = jnp.where(owner == jnp.arange(b), rows, n)
 
     def is_row_state(leaf):
         return hasattr(leaf, "shape") and leaf.shape == table.shape
 
     def gather(leaf):
-        return leaf.at[unique].get(mode="clip") if is_row_state(leaf) else leaf
+        return leaf.at[rows].get(mode="clip") if is_row_state(leaf) else leaf
 
     sub_table = gather(table)
     updates, sub_state = tx.update(grads, jax.tree.map(gather, state), sub_table)
     moved = sub_table + updates
     if manifold is not None:
         moved = manifold.proj(moved)
-    new_table = table.at[unique].set(moved, mode="drop")
+    new_table = table.at[target].set(moved, mode="drop")
 
     def scatter(leaf, new_leaf):
-        return leaf.at[unique].set(new_leaf, mode="drop") if is_row_state(leaf) else new_leaf
+        return leaf.at[target].set(new_leaf, mode="drop") if is_row_state(leaf) else new_leaf
 
     return new_table, jax.tree.map(scatter, state, sub_state)
 
