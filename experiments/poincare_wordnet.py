@@ -156,7 +156,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check_evaluation_size(config, parse_tree_spec(config.dataset).nodes)
     elif config.eval_children:
         check_evaluation_size(config, 0)
-    if config.shared_negatives and _make_tx(config, embedding_space(config.manifold)):
+    if config.shared_negatives and config.optimizer != "rsgd":
         raise ValueError("shared_negatives=true needs optimizer=rsgd")
     if config.lr_decay not in LR_DECAYS:
         raise ValueError(f"lr_decay={config.lr_decay!r}; valid choices are {', '.join(LR_DECAYS)}")

@@ -45,11 +45,8 @@ def sparse_row_update(
             f"sparse_row_update: row_grads has shape {row_grads.shape}, expected "
             f"{(b, *table.shape[1:])} for {b} rows of a table shaped {table.shape}."
         )
-    # Each row's summed gradient in the slot of one of its occurrences (`row_owners`, no
-    # sort); the other slots step a row with zero gradient and are dropped when scattering.
-    owner = row_owners(rows, n)
-    grads = jax.ops.segment_sum(row_grads, owner, num_segments=b)
-    target = jnp.where(owner == jnp.arange(b), rows, n)
+    # The other slots step a row with zero gradient and are dropped when scattering.
+    grads, target = summed_at_owners(rows, row_grads, n)
 
     def is_row_state(leaf):
         return hasattr(leaf, "shape") and leaf.shape == table.shape
@@ -86,7 +83,7 @@ def sparse_rsgd_step(
     Kiela's update) each occurrence's step is scatter-added into its row and the touched rows
     are re-projected (rgrad is linear in g). For any other manifold (e.g. Lorentz, Nickel &
     Kiela 2018) the occurrences of a row find one owner among them (`row_owners`), the
-    owner's slot sums their gradients, and every occurrence writes the same retracted row.
+    owner's slot sums their gradients, and the owner writes the retracted row.
     Indices >= N are dropped.
 
     Args:
@@ -98,10 +95,9 @@ def sparse_rsgd_step(
     """
     x = table.at[rows].get(mode="clip") if values is None else values
     if manifold is not None and not isinstance(manifold, Euclidean | Sphere | PoincareBall):
-        owner = row_owners(rows, table.shape[0])
-        summed = jax.ops.segment_sum(row_grads, owner, num_segments=rows.shape[0])[owner]
+        summed, target = summed_at_owners(rows, row_grads, table.shape[0])
         moved = manifold.retr(x, -learning_rate * manifold.egrad2rgrad(x, summed))
-        return table.at[rows].set(moved.astype(table.dtype), mode="drop")
+        return table.at[target].set(moved.astype(table.dtype), mode="drop")
     step = -learning_rate * (row_grads if manifold is None else manifold.egrad2rgrad(x, row_grads))
     table = table.at[rows].add(step.astype(table.dtype), mode="drop")
     if manifold is None:
@@ -118,3 +114,14 @@ def row_owners(rows: jnp.ndarray, num_rows: int) -> jnp.ndarray:
     scratch = jnp.zeros((num_rows,), jnp.int32).at[rows].set(positions, mode="drop")
     inside = (rows >= 0) & (rows < num_rows)
     return jnp.where(inside, scratch.at[rows].get(mode="clip"), positions)
+
+
+def summed_at_owners(
+    rows: jnp.ndarray, row_grads: jnp.ndarray, num_rows: int
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(summed (B, ...), target (B,)): each row's summed gradient in the slot of its owner
+    (`row_owners`), zeros in the other slots, and the row id to write for owners (num_rows,
+    dropped by a scatter with mode="drop", for the others)."""
+    owner = row_owners(rows, num_rows)
+    summed = jax.ops.segment_sum(row_grads, owner, num_segments=rows.shape[0])
+    return summed, jnp.where(owner == jnp.arange(rows.shape[0]), rows, num_rows)
