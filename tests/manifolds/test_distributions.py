@@ -31,6 +31,25 @@ def _unit(v):
     return v / jnp.linalg.norm(v)
 
 
+def _compiled(grid):
+    """A grid builder run as one compiled program of its array arguments (the others, such
+    as sizes and manifolds, fixed): op-by-op dispatch would compile each operation."""
+
+    def build(*args, **settings):
+        where = [i for i, a in enumerate(args) if isinstance(a, jax.Array)]
+
+        def run(*arrays):
+            full = list(args)
+            for i, a in zip(where, arrays, strict=True):
+                full[i] = a
+            return grid(*full, **settings)
+
+        return jax.jit(run)(*[args[i] for i in where])
+
+    return build
+
+
+@_compiled
 def _sphere_grid(n_theta=400, n_phi=800):
     """Midpoints of a (polar, azimuth) grid of S^2 with their area weights."""
     theta = (jnp.arange(n_theta, dtype=F64) + 0.5) * math.pi / n_theta
@@ -58,6 +77,7 @@ def _hyperbolic_frame(manifold, loc):
     return [manifold.transp(o, loc, b) for b in basis]
 
 
+@_compiled
 def _hyperbolic_grid(manifold, loc, r_max=14.0, n_r=1400, n_phi=256):
     """Points exp_loc(r (cos phi e_1 + sin phi e_2)) with weights sinh(r) dr dphi."""
     e1, e2 = _hyperbolic_frame(manifold, loc)
@@ -69,6 +89,7 @@ def _hyperbolic_grid(manifold, loc, r_max=14.0, n_r=1400, n_phi=256):
     return points, jnp.sinh(rr) * (r_max / n_r) * (2 * math.pi / n_phi), rr
 
 
+@_compiled
 def _so3_grid(loc, n_theta=240, n_axis=(48, 96)):
     """Points loc exp(hat(theta a)) with weights 2 (1 - cos theta) dtheta dA(a)."""
     axes, area = _sphere_grid(*n_axis)
@@ -146,6 +167,19 @@ def _binned(values, weights, density, edges):
     return np.bincount(index[inside], mass[inside], minlength=len(edges) - 1)
 
 
+def _samples(dist, key):
+    """SAMPLES draws as one compiled program (op-by-op dispatch compiles hundreds)."""
+    return jax.jit(lambda k: dist.sample(k, (SAMPLES,), F64))(key)
+
+
+def _density(dist, points):
+    return jnp.exp(jax.jit(dist.log_prob)(points))
+
+
+def _distances(manifold, loc, points):
+    return np.asarray(jax.jit(manifold.dist)(loc, points))
+
+
 def test_samples_match_log_prob():
     """Chi-square p-values of 20,000 samples over 20 bins of a statistic, with the bins'
     probabilities integrated from log_prob on the quadrature grids above."""
@@ -153,10 +187,10 @@ def test_samples_match_log_prob():
     points, weights = _sphere_grid()
     vmf = VonMisesFisher(_unit([0.2, -1, 0.4]), jnp.asarray(6.0, F64))
     for dist in (vmf, _vmf_mixture()):
-        samples = dist.sample(key, (SAMPLES,), F64)
+        samples = _samples(dist, key)
         assert np.allclose(np.linalg.norm(samples, axis=-1), 1)
         edges = np.linspace(-1, 1, 21)
-        expected = _binned(points @ vmf.mu, weights, jnp.exp(dist.log_prob(points)), edges)
+        expected = _binned(points @ vmf.mu, weights, _density(dist, points), edges)
         assert _chi_square(samples @ vmf.mu, edges, expected) > 1e-3
 
     for manifold in (Lorentz(1.0), PoincareBall(1.0)):
@@ -164,22 +198,22 @@ def test_samples_match_log_prob():
             jax.random.key(4), (3,) if isinstance(manifold, Lorentz) else (2,), F64
         )
         wrapped = WrappedNormal(manifold, loc, jnp.asarray([0.4, 1.1], F64))
-        samples = wrapped.sample(key, (SAMPLES,), F64)
+        samples = _samples(wrapped, key)
         grid, w, r = _hyperbolic_grid(manifold, loc)
-        edges = np.quantile(np.asarray(manifold.dist(loc, samples)), np.linspace(0, 1, 21))
+        edges = np.quantile(_distances(manifold, loc, samples), np.linspace(0, 1, 21))
         edges[0], edges[-1] = 0.0, 14.0
-        expected = _binned(r, w, jnp.exp(wrapped.log_prob(grid)), edges)
-        assert _chi_square(manifold.dist(loc, samples), edges, expected) > 1e-3
+        expected = _binned(r, w, _density(wrapped, grid), edges)
+        assert _chi_square(_distances(manifold, loc, samples), edges, expected) > 1e-3
 
     so3 = SpecialOrthogonal()
     for dist in (_so3_wrapped(), Uniform(so3, 3)):
         loc = getattr(dist, "loc", jnp.eye(3, dtype=F64))
-        samples = dist.sample(key, (SAMPLES,), F64)
+        samples = _samples(dist, key)
         assert so3.check(np.asarray(samples))[0]
         grid, w, theta = _so3_grid(loc)
         edges = np.linspace(0, math.pi, 21)
-        expected = _binned(theta, w, jnp.exp(dist.log_prob(grid)), edges)
-        assert _chi_square(so3.dist(loc, samples), edges, expected) > 1e-3
+        expected = _binned(theta, w, _density(dist, grid), edges)
+        assert _chi_square(_distances(so3, loc, samples), edges, expected) > 1e-3
 
 
 def test_points_off_the_manifold_are_clear_errors():
