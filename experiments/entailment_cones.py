@@ -33,7 +33,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-import geo.optim as go
 from geo.checkpoint import Checkpointer
 from geo.data.entailment_splits import PERCENTS, PREFIXES, load_entailment_splits
 from geo.data.hierarchy import Hierarchy
@@ -169,11 +168,12 @@ def energy_space(config):
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    """Epochs [start, stop) of one energy: its space, sparse update and learning rate."""
+    """Epochs [start, stop) of one energy: its space, rows (hyperboloid or not) and learning
+    rate. Every phase steps with the sparse RSGD, whatever its manifold."""
 
     name: str
     space: object
-    make_tx: object
+    hyperboloid: bool
     start: int
     stop: int
     lr_key: str
@@ -184,13 +184,11 @@ def phases(config) -> list[Phase]:
     out = []
     init = config.init_epochs if config.model != "order" else 0
     if init:
-        out.append(Phase("poincare", embedding_space("poincare"), None, 0, init, "init_lr"))
+        out.append(Phase("poincare", embedding_space("poincare"), False, 0, init, "init_lr"))
     space = energy_space(config)
     if space is not None:
-        make_tx = None
-        if space.manifold is not None and space.name == "cones" and config.manifold == "lorentz":
-            make_tx = lambda lr: go.rsgd(lr, space.manifold)  # noqa: E731
-        out.append(Phase(config.model, space, make_tx, init, init + config.epochs, "lr"))
+        hyperboloid = space.name == "cones" and config.manifold == "lorentz"
+        out.append(Phase(config.model, space, hyperboloid, init, init + config.epochs, "lr"))
     return out
 
 
@@ -270,11 +268,9 @@ def train_and_evaluate_many(
         elif phase.name == "cones":
             annulus = PoincareAnnulus(1.0, float(first.min_radius))
             table = annulus.proj(table * jnp.asarray(first.rescale, dtype))
-            if phase.make_tx is not None:  # the hyperboloid
+            if phase.hyperboloid:
                 table = poincare_to_lorentz(table)
-        opt = phase.make_tx(first[phase.lr_key]) if phase.make_tx else None
-        opt_state = jax.vmap(opt.init)(table) if opt is not None else ()
-        return {"table": table, "opt_state": opt_state}
+        return {"table": table, "opt_state": ()}
 
     step = checkpoints.latest_step()  # checkpoints up to plan[0].stop hold its rows
     fresh = initial(plan[0])  # also each phase's shapes for compilation
@@ -291,7 +287,7 @@ def train_and_evaluate_many(
     compiled = {}
     for phase in plan:
         epoch_fn = make_epoch(
-            phase.space, phase.make_tx, first.batch_size, first.negatives, len(splits.train)
+            phase.space, None, first.batch_size, first.negatives, len(splits.train)
         )
         shape = fresh if phase is plan[0] else initial(phase, fresh["table"])
         lrs = jnp.full((runs,), first[phase.lr_key], dtype)

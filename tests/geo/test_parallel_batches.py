@@ -11,7 +11,9 @@ import pytest
 import geo.optim as go
 from geo.data.hierarchy import read_edge_file
 from geo.hierarchy_training import make_epoch, training_data
+from manifolds.hyperbolic import poincare_to_lorentz
 from models.embeddings import embedding_space
+from models.entailment_cones import PoincareAnnulus, entailment_space
 from tests.toy_data import toy_hierarchy
 
 
@@ -41,13 +43,22 @@ def test_p_batches_per_step_are_one_batch_of_p_times_the_edges(tmp_path, space_n
     assert not np.allclose(got, start)
 
 
-def test_the_sort_free_lorentz_epoch_is_the_optax_rsgd_epoch(tmp_path):
+@pytest.mark.parametrize("model", ["embeddings", "cones"])
+def test_the_sort_free_lorentz_epoch_is_the_optax_rsgd_epoch(tmp_path, model):
     """On the hyperboloid the sort-free sparse RSGD (row owners, no jnp.unique) gives the
-    update of rsgd stepped through sparse_row_update, duplicates in a batch included."""
+    update of rsgd stepped through sparse_row_update, duplicates in a batch included: for
+    the Nickel & Kiela embeddings and for the entailment cones' hyperboloid phase."""
     h = read_edge_file(toy_hierarchy(tmp_path / "toy.tsv"))
-    data = training_data(h)
-    space = embedding_space("lorentz")
-    table = space.init(jax.random.PRNGKey(0), h.num_nodes, 3, 0.3, jnp.float64)[None]
+    start = jax.random.PRNGKey(0)
+    if model == "embeddings":
+        data = training_data(h)
+        space = embedding_space("lorentz")
+        table = space.init(start, h.num_nodes, 3, 0.3, jnp.float64)[None]
+    else:  # (parent, child) rows, descendants excluded; rows moved from the ball's annulus
+        data = training_data(h, np.ascontiguousarray(h.edges[:, ::-1]), sorted_exclusions=True)
+        space = entailment_space("cones", "lorentz", parent_first=True)
+        ball = jax.random.uniform(start, (h.num_nodes, 2), jnp.float64, -0.6, 0.6)
+        table = poincare_to_lorentz(PoincareAnnulus(1.0, 0.1).proj(ball))[None]
     key, lr = jax.random.PRNGKey(1)[None], jnp.asarray([0.3])
     make_tx = lambda lr: go.rsgd(lr, space.manifold)  # noqa: E731
     optax_epoch = make_epoch(space, make_tx, 8, 6, h.num_edges)
