@@ -42,6 +42,7 @@ from geo.experiment import single_run
 from geo.hierarchy_training import make_epoch, table_placement, training_data
 from geo.loop import Chunk, TrainingLoop, compile_program
 from geo.sweep import start_program
+from manifolds import Lorentz
 from manifolds.hyperbolic import poincare_to_lorentz
 from models.embeddings import embedding_space
 from models.entailment_cones import PoincareAnnulus, entailment_space
@@ -168,12 +169,11 @@ def energy_space(config):
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    """Epochs [start, stop) of one energy: its space, rows (hyperboloid or not) and learning
-    rate. Every phase steps with the sparse RSGD, whatever its manifold."""
+    """Epochs [start, stop) of one energy: its space and learning rate. Every phase steps
+    with the sparse RSGD, whatever its manifold."""
 
     name: str
     space: object
-    hyperboloid: bool
     start: int
     stop: int
     lr_key: str
@@ -184,11 +184,10 @@ def phases(config) -> list[Phase]:
     out = []
     init = config.init_epochs if config.model != "order" else 0
     if init:
-        out.append(Phase("poincare", embedding_space("poincare"), False, 0, init, "init_lr"))
+        out.append(Phase("poincare", embedding_space("poincare"), 0, init, "init_lr"))
     space = energy_space(config)
     if space is not None:
-        hyperboloid = space.name == "cones" and config.manifold == "lorentz"
-        out.append(Phase(config.model, space, hyperboloid, init, init + config.epochs, "lr"))
+        out.append(Phase(config.model, space, init, init + config.epochs, "lr"))
     return out
 
 
@@ -268,7 +267,7 @@ def train_and_evaluate_many(
         elif phase.name == "cones":
             annulus = PoincareAnnulus(1.0, float(first.min_radius))
             table = annulus.proj(table * jnp.asarray(first.rescale, dtype))
-            if phase.hyperboloid:
+            if isinstance(phase.space.manifold, Lorentz):  # the cones on the hyperboloid
                 table = poincare_to_lorentz(table)
         return {"table": table, "opt_state": ()}
 

@@ -107,8 +107,12 @@ def _so3_wrapped(loc_seed=3):
     return WrappedNormal(SpecialOrthogonal(), loc, jnp.asarray([0.3, 0.6, 1.0], F64))
 
 
+def _density(log_prob, points):
+    return jnp.exp(jax.jit(log_prob)(points))
+
+
 def _integral(log_prob, points, weights):
-    return float(jnp.sum(jnp.exp(jax.jit(log_prob)(points)) * weights))
+    return float(jnp.sum(_density(log_prob, points) * weights))
 
 
 @pytest.mark.parametrize("d,kappa", [(3, 0.5), (3, 12.0), (3, 300.0), (5, 4.0), (2, 7.0)])
@@ -172,10 +176,6 @@ def _samples(dist, key):
     return jax.jit(lambda k: dist.sample(k, (SAMPLES,), F64))(key)
 
 
-def _density(dist, points):
-    return jnp.exp(jax.jit(dist.log_prob)(points))
-
-
 def _distances(manifold, loc, points):
     return np.asarray(jax.jit(manifold.dist)(loc, points))
 
@@ -190,7 +190,7 @@ def test_samples_match_log_prob():
         samples = _samples(dist, key)
         assert np.allclose(np.linalg.norm(samples, axis=-1), 1)
         edges = np.linspace(-1, 1, 21)
-        expected = _binned(points @ vmf.mu, weights, _density(dist, points), edges)
+        expected = _binned(points @ vmf.mu, weights, _density(dist.log_prob, points), edges)
         assert _chi_square(samples @ vmf.mu, edges, expected) > 1e-3
 
     for manifold in (Lorentz(1.0), PoincareBall(1.0)):
@@ -200,10 +200,11 @@ def test_samples_match_log_prob():
         wrapped = WrappedNormal(manifold, loc, jnp.asarray([0.4, 1.1], F64))
         samples = _samples(wrapped, key)
         grid, w, r = _hyperbolic_grid(manifold, loc)
-        edges = np.quantile(_distances(manifold, loc, samples), np.linspace(0, 1, 21))
+        distances = _distances(manifold, loc, samples)
+        edges = np.quantile(distances, np.linspace(0, 1, 21))
         edges[0], edges[-1] = 0.0, 14.0
-        expected = _binned(r, w, _density(wrapped, grid), edges)
-        assert _chi_square(_distances(manifold, loc, samples), edges, expected) > 1e-3
+        expected = _binned(r, w, _density(wrapped.log_prob, grid), edges)
+        assert _chi_square(distances, edges, expected) > 1e-3
 
     so3 = SpecialOrthogonal()
     for dist in (_so3_wrapped(), Uniform(so3, 3)):
@@ -212,7 +213,7 @@ def test_samples_match_log_prob():
         assert so3.check(np.asarray(samples))[0]
         grid, w, theta = _so3_grid(loc)
         edges = np.linspace(0, math.pi, 21)
-        expected = _binned(theta, w, _density(dist, grid), edges)
+        expected = _binned(theta, w, _density(dist.log_prob, grid), edges)
         assert _chi_square(_distances(so3, loc, samples), edges, expected) > 1e-3
 
 
