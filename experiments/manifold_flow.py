@@ -19,6 +19,7 @@ best-validation parameters are saved under WORKDIR/flow with orbax).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import jax
@@ -210,7 +211,7 @@ def train_and_evaluate_many(
         if run_files.writes:
             params = jax.tree.map(lambda a, r=r: np.asarray(a[r]), run["params"])
             _save_params(run_files.workdir / FLOW_FOLDER, params)
-            _plot(run_files.workdir / "density.png", problem, graphdef, params, r, first)
+            _plot(run_files.workdir / "density.png", problem, graphdef, params, r, configs[r])
         results.append(out)
     return results
 
@@ -295,6 +296,12 @@ def _plot(path: Path, problem: FlowProblem, graphdef, params, run: int, config) 
         disk = np.stack([gx[inside], gy[inside]], -1).astype(np.float32)
         values = np.full(gx.shape, np.nan)
         values[inside] = np.asarray(density(poincare_to_lorentz(jnp.asarray(disk), 1.0)))
+        diverged = int(np.sum(~np.isfinite(values[inside])))
+        if diverged:
+            warnings.warn(f"{path}: the density is not finite at {diverged} of "
+                          f"{int(inside.sum())} grid points (the ODE diverged there); they "
+                          "are drawn white", RuntimeWarning, stacklevel=2)  # fmt: skip
+            values[inside] = np.where(np.isfinite(values[inside]), values[inside], np.nan)
         fig, ax = plt.subplots(figsize=(6, 6))
         mesh = ax.pcolormesh(gx, gy, values, shading="auto", cmap="viridis")
         points = np.asarray(lorentz_to_poincare(jnp.asarray(test), 1.0))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -190,10 +191,18 @@ def train_flows(
         out = layout.fetch(out)  # (R, 3): loss, validation NLL, improved; waits for the chunk
         figures.update(loss=out[:, 0], val=out[:, 1], better=out[:, 2] > 0)
         return Chunk({**state, "carries": carries}, done + settings.eval_every, out[:, 0],
-                     {"val_nll": f"{np.mean(out[:, 1]):.3f}"})  # fmt: skip
+                     {"val_nll": _mean_of_finite(out[:, 1])})  # fmt: skip
 
     def after_chunk(state, done):
         better = figures["better"]
+        for r in np.flatnonzero(~np.isfinite(figures["val"])):
+            warnings.warn(
+                f"{loop.run_names[r]}: the validation NLL at iteration {done} is not finite "
+                "(the likelihood ODE diverged on some validation point); these parameters "
+                "are not kept as the best. Try a lower lr or more ode_steps.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         state["best_seconds"] = np.where(better, loop.train_seconds, state["best_seconds"])
         state["best_iteration"] = np.where(better, done, state["best_iteration"])
         for r, f in enumerate(files or ()):
@@ -208,6 +217,12 @@ def train_flows(
     if checkpoints is not None:
         checkpoints.close()
     carries = layout.real(state["carries"])
+    never = np.flatnonzero(~np.isfinite(np.asarray(carries["best_val"])))
+    if never.size:
+        raise FloatingPointError(
+            f"{loop.run_names[int(never[0])]}: no evaluation gave a finite validation NLL, so "
+            "there are no parameters to test; try a lower lr or more ode_steps."
+        )
     t0 = time.perf_counter()
     test_nll = np.asarray(jax.jit(jax.vmap(nll))(carries["best"], test))
     test_seconds = time.perf_counter() - t0
@@ -225,3 +240,12 @@ def train_flows(
         "iterations_per_second": trained / max(loop.train_seconds, 1e-9),
         "devices": layout.devices,
     }
+
+
+def _mean_of_finite(values: np.ndarray) -> str:
+    """The progress bar's mean validation NLL, saying how many runs were not finite."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return f"{np.mean(values):.3f}"
+    mean = f"{np.mean(values[finite]):.3f}" if finite.any() else "none finite"
+    return f"{mean} ({int((~finite).sum())} of {len(values)} non-finite)"

@@ -1,9 +1,10 @@
-"""A time-dependent vector field on a manifold (Flax NNX): an MLP of the point's ambient
-coordinates and of time, its output projected on the tangent space (Chen & Lipman 2024,
-Sec. 4: v(t, x) = proj_x(MLP(x, t))). On the hyperboloid the MLP gives the field's
-coordinates in the orthonormal frame moved from the origin (`geo.flows.tangent_frame`):
-there ambient coordinates grow exponentially with the distance from the origin, and a
-projected ambient output would give speeds that grow with them."""
+"""A time-dependent vector field on a manifold (Flax NNX): an MLP of bounded features of the
+point and of time, its output projected on the tangent space (Chen & Lipman 2024,
+Sec. 4: v(t, x) = proj_x(MLP(x, t))). On the hyperboloid ambient coordinates grow
+exponentially with the distance from the origin, so there the MLP reads the point's
+Poincare-ball coordinates (bounded) and gives the field's coordinates in the orthonormal
+frame moved from the origin (`geo.flows.tangent_frame`): the speed stays bounded, and an
+ODE through the field cannot run off to infinity, far from the data too."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ import jax.numpy as jnp
 from flax import nnx
 
 from geo.flows import tangent_frame
-from manifolds import Lorentz, Manifold, Torus
+from manifolds import Lorentz, Manifold, Torus, lorentz_to_poincare
 
 
-def ambient_features(manifold: Manifold, x: jax.Array, point_ndim: int) -> jax.Array:
-    """(..., F) network inputs of points x: their ambient coordinates flattened, or for the
-    torus (cos, sin) of each angle, so the field is continuous across the angles' seam."""
+def point_features(manifold: Manifold, x: jax.Array, point_ndim: int) -> jax.Array:
+    """(..., F) network inputs of points x, all bounded: their ambient coordinates flattened
+    (sphere, SO(3)), (cos, sin) of each angle on the torus (continuous across the angles'
+    seam), the Poincare-ball coordinates x_{1:} / (1 + sqrt(c) x_0) on the hyperboloid."""
     if isinstance(manifold, Torus):
         return jnp.concatenate([jnp.cos(x), jnp.sin(x)], -1)
+    if isinstance(manifold, Lorentz):
+        return lorentz_to_poincare(x, 1.0 / manifold.k)
     return x.reshape(*x.shape[: x.ndim - point_ndim], -1)
 
 
@@ -56,7 +60,7 @@ class VectorField(nnx.Module):
         self.point_shape = tuple(point_shape)
         self.frequencies = frequencies
         probe = jnp.zeros(self.point_shape)
-        inputs = ambient_features(manifold, probe, len(self.point_shape)).shape[-1]
+        inputs = point_features(manifold, probe, len(self.point_shape)).shape[-1]
         inputs += 1 + 2 * frequencies
         self.in_frame = isinstance(manifold, Lorentz)
         outputs = self.point_shape[-1] - 1 if self.in_frame else int(jnp.size(probe))
@@ -72,7 +76,7 @@ class VectorField(nnx.Module):
         t = jnp.broadcast_to(jnp.asarray(t, x.dtype), batch)
         h = jnp.concatenate(
             [
-                ambient_features(self.manifold, x, len(self.point_shape)),
+                point_features(self.manifold, x, len(self.point_shape)),
                 time_features(t, self.frequencies),
             ],
             -1,

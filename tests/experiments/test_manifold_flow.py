@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -69,3 +70,29 @@ def test_tiny_runs_on_synthetic_mixtures(tmp_path, dataset):
     assert np.isfinite(results["test_nll"]) and np.isfinite(results["true_test_nll"])
     assert results["points"]["test"] == 40
     assert (tmp_path / "density.png").exists() == (dataset == "hyperbolic_mixture")
+
+
+def test_a_non_finite_validation_nll_is_reported_not_kept(tmp_path, monkeypatch):
+    """A likelihood ODE that diverges gives a warning naming the run at each evaluation, and
+    a run with no finite validation NLL is an error, not a test NLL of untrained weights."""
+    import geo.flow_training
+
+    def diverged(field, manifold, base_log_prob, x, steps):
+        return jnp.full(x.shape[:1], jnp.nan, x.dtype)
+
+    monkeypatch.setattr(geo.flow_training, "log_likelihood", diverged)
+    config = build_config(manifold_flow, ["dataset=hyperbolic_mixture", "synthetic_points=400",
+                                          *TINY])  # fmt: skip
+    with (
+        pytest.warns(RuntimeWarning, match="validation NLL at iteration 20 is not finite"),
+        pytest.raises(FloatingPointError, match="no evaluation gave a finite validation NLL"),
+    ):
+        manifold_flow.train_and_evaluate(config, tmp_path)
+
+
+def test_the_progress_bar_counts_non_finite_validation_nlls():
+    from geo.flow_training import _mean_of_finite
+
+    assert _mean_of_finite(np.asarray([1.0, 2.0])) == "1.500"
+    assert _mean_of_finite(np.asarray([1.0, np.nan, 3.0])) == "2.000 (1 of 3 non-finite)"
+    assert _mean_of_finite(np.asarray([np.nan])) == "none finite (1 of 1 non-finite)"

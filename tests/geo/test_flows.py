@@ -65,6 +65,32 @@ def test_integrators_follow_a_known_flow_and_stay_on_the_sphere_in_float32():
         integrate(rotation_field, Sphere(), x, method="rk5")
 
 
+def test_a_field_on_the_hyperboloid_stays_bounded_far_from_the_origin_in_float32():
+    """Ambient coordinates grow like e^r; the field reads bounded ball coordinates, so its
+    speed far out is that near the origin, and the likelihood's ODE stays finite there."""
+    from manifolds.distributions import WrappedNormal
+
+    h2 = Lorentz()
+    field = VectorField(h2, (3,), hidden=64, layers=3, rngs=nnx.Rngs(0))
+    directions = Sphere().random(jax.random.key(3), (64, 2), jnp.float32)
+    origin = h2.origin((64, 3), jnp.float32)
+
+    def at_radius(r):
+        tangent = jnp.concatenate([jnp.zeros((64, 1)), r * directions], -1)
+        return h2.proj(h2.expmap(origin, tangent.astype(jnp.float32)))
+
+    def speed(x):
+        v = field(jnp.full(x.shape[:1], 0.5, jnp.float32), x)
+        return jnp.sqrt(jnp.maximum(h2.inner(x, v, v), 0.0))
+
+    near = float(jnp.max(speed(at_radius(0.5))))
+    far = float(jnp.max(speed(at_radius(6.0))))
+    assert 0 < far <= 10 * near, (near, far)
+    base = WrappedNormal(h2, h2.origin((3,)), jnp.ones(2))
+    ll = jax.jit(lambda x: log_likelihood(field, h2, base.log_prob, x, steps=10))(at_radius(6.0))
+    assert bool(jnp.all(jnp.isfinite(ll)))
+
+
 def test_divergence_exact_and_hutchinson():
     x = Sphere().random(jax.random.key(2), (64, 3), jnp.float32)  # x64 is on in the suite
     a = jnp.asarray([0.5, -0.2, 1.0])
