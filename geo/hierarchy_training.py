@@ -191,6 +191,18 @@ def sample_negatives(key, children, data: TrainingData, k: int, burnin: bool):
     return chosen, valid
 
 
+def readable_ids(ids: jax.Array, total_rows: int) -> jax.Array:
+    """The ids to gather for `ids` (R, ...) into R runs' stacked (total_rows, C) table, where
+    ids >= total_rows are the last batch's padding (dropped when scattering): padding reads
+    its own run's first row, so no other run's values, a diverged run's NaN among them,
+    enter a run's loss (weight 0 does not cancel a NaN)."""
+    runs = ids.shape[0]
+    own = (jnp.arange(runs, dtype=ids.dtype) * (total_rows // runs)).reshape(
+        (runs,) + (1,) * (ids.ndim - 1)
+    )
+    return jnp.where(ids < total_rows, ids, own)
+
+
 def shared_negatives_step(space: TrainableSpace, table, pos, negs, mask, weight, lr_rows):
     """One sparse RSGD step of R runs' edges against negatives shared by each run's batch.
 
@@ -208,7 +220,7 @@ def shared_negatives_step(space: TrainableSpace, table, pos, negs, mask, weight,
     """
     runs, batch, _ = pos.shape
     negatives, width = negs.shape[1], table.shape[1]
-    pos_rows = table.at[pos].get(mode="clip")  # (R, B, 2, C)
+    pos_rows = table.at[readable_ids(pos, table.shape[0])].get(mode="clip")  # (R, B, 2, C)
     neg_rows = table.at[negs].get(mode="clip")  # (R, K, C)
     shared = jnp.broadcast_to(neg_rows[:, None], (runs, batch, negatives, width))
     per_run, grads = space.ranking_loss_and_grad(
@@ -357,7 +369,7 @@ def make_epoch(
 
         def step(table, inputs):
             idx, mask, weight = inputs  # (R, B, ...), idx into the stacked table
-            rows = table.at[idx].get(mode="clip")
+            rows = table.at[readable_ids(idx, table.shape[0])].get(mode="clip")
             per_run, grads = space.ranking_loss_and_grad(rows, mask, weight)
             table = go.sparse_rsgd_step(
                 table,

@@ -131,3 +131,22 @@ def test_shared_negatives_mask_each_edge_s_child_and_ancestors(tmp_path):
     assert not np.allclose(table, start)
     with pytest.raises(ValueError, match="shared_negatives needs the sparse RSGD"):
         make_epoch(space, lambda lr: go.rsgd(lr, space.manifold), 5, 4, 36, shared_negatives=True)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["per-edge", "shared-negatives"])
+def test_a_diverged_run_does_not_reach_the_other_runs_of_its_program(tmp_path, shared):
+    """Runs stacked in one program (a sweep) are independent: the last batch's padded slots
+    must not read another run's rows, so one run's non-finite row (a diverged learning rate)
+    leaves every other run's loss and table as they are alone."""
+    h = read_edge_file(toy_hierarchy(tmp_path / "toy.tsv"))  # 72 edges: batches of 5 pad
+    data = training_data(h)
+    space = embedding_space("lorentz")
+    table = space.init(jax.random.PRNGKey(0), h.num_nodes, 2, 0.3, jnp.float32)
+    epoch = make_epoch(space, None, 5, 4, h.num_edges, shared_negatives=shared)
+    keys, lrs = jax.random.split(jax.random.PRNGKey(1)), jnp.asarray([0.1, 0.1])
+    alone, _, alone_loss = epoch(jnp.stack([table, table]), (), data, keys, lrs, burnin=False)
+    diverged = jnp.stack([table, table.at[:].set(jnp.nan)])
+    got, _, got_loss = epoch(diverged, (), data, keys, lrs, burnin=False)
+    assert np.isfinite(np.asarray(got_loss[0])), "the diverged run's rows reached run 0"
+    np.testing.assert_array_equal(got[0], alone[0])
+    np.testing.assert_array_equal(got_loss[0], alone_loss[0])
