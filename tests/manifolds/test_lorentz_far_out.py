@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 
@@ -56,3 +58,32 @@ def test_float32_transport_keeps_the_norm_far_out(distance):
     assert np.all(np.isfinite(np.asarray(moved)))
     error = abs(float(m.norm(y.astype(F32), moved)) - 1.0)
     assert error < EPS32 * float(x[0]), (error, EPS32 * float(x[0]))
+
+
+def _exact_distance(x, y) -> float:
+    """arcosh(-<x, y>_L) in 50 digits, with x_0, y_0 lifted from the space-like parts."""
+    a, b = ([mpmath.mpf(float(t)) for t in p[1:]] for p in (x, y))
+    x0, y0 = (mpmath.sqrt(1 + sum(t * t for t in p)) for p in (a, b))
+    return float(mpmath.acosh(x0 * y0 - sum(s * t for s, t in zip(a, b, strict=True))))
+
+
+@pytest.mark.parametrize("distance", [6.0, 10.0, 12.0])
+def test_float32_distance_far_out(distance):
+    """Pairs at `distance` from the origin, 0.01 to 3 apart or on opposite sides: the float32
+    distance of the float32 points against their exact distance, and a finite gradient.
+    -<x, y>_L in float32 left no digit of a distance of 1 at radius 6; the error is now
+    near eps x_0 relative."""
+    m = Lorentz(1.0)
+    rng = np.random.default_rng(4)
+    with mpmath.workdps(50):
+        for gap in (0.01, 0.1, 1.0, 3.0, None):
+            for _ in range(5):
+                x, u = _far_point_and_tangent(distance, seed=int(rng.integers(1 << 30)))[1:]
+                y = m.expmap(x, gap * u) if gap else x * jnp.asarray([1.0, -1, -1, -1], F64)
+                x32, y32 = m.proj(x.astype(F32)), m.proj(y.astype(F32))
+                want = _exact_distance(x32, y32)
+                got = float(m.dist(x32, y32))
+                bound = EPS32 * (4 + float(x32[0]) * want)
+                assert abs(got - want) <= bound, (gap, got, want, bound)
+                grad = jax.grad(lambda p, q=y32: m.dist(p, q))(x32)
+                assert np.all(np.isfinite(np.asarray(grad))), (gap, grad)
