@@ -7,7 +7,9 @@ form arcosh(1 + <x - y, x - y>_L / 2) (this module's `difference_form`, the form
 before) against the exact distance of the float32 points (mpmath, 50 digits). Then times
 the ranking loss and its gradient (autodiff, 250 edges x 51 candidates, dims 2 and 10) with
 each form, after compilation: the price of the accurate form. Also the float32 Riemannian
-gradient's error against float64 at the same points, for each form. Results: docs/numerics.md.
+gradient's error against float64 at the same points, for each form, and the float32 log map
+(`lorentz_logmap` and the direct form theta / sinh(theta) (y + <x, y>_L x)) against its exact
+value, with the round trip exp_x(log_x(y)) against y. Results: docs/numerics.md.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from manifolds import Lorentz
 from manifolds.lorentz import lorentz_inner
-from manifolds.numerics import arcosh1p
+from manifolds.numerics import arcosh1p, sinhc
 from models.embeddings import autodiff_ranking_loss
 
 jax.config.update("jax_enable_x64", True)  # the points are built in float64, then rounded
@@ -40,6 +42,22 @@ def exact_distance(x: np.ndarray, y: np.ndarray) -> float:
     a, b = ([mpmath.mpf(float(t)) for t in p[1:]] for p in (x, y))
     x0, y0 = (mpmath.sqrt(1 + sum(t * t for t in p)) for p in (a, b))
     return float(mpmath.acosh(x0 * y0 - sum(s * t for s, t in zip(a, b, strict=True))))
+
+
+def direct_logmap(x: jax.Array, y: jax.Array) -> jax.Array:
+    """theta / sinh(theta) (y + <x, y>_L x) on Lorentz(1): the log map's textbook form."""
+    theta = Lorentz(1.0).dist(x, y)[..., None]
+    return (y + lorentz_inner(x, y, keepdims=True) * x) / sinhc(theta)
+
+
+def exact_logmap(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """log_x(y) of the sheet points over the space-like parts, in mpmath."""
+    a, b = ([mpmath.mpf(float(t)) for t in p[1:]] for p in (x, y))
+    p, q = ([mpmath.sqrt(1 + sum(t * t for t in s)), *s] for s in (a, b))
+    inner = -p[0] * q[0] + sum(s * t for s, t in zip(a, b, strict=True))
+    theta = mpmath.acosh(-inner)
+    scale = theta / mpmath.sinh(theta) if theta else mpmath.mpf(1)
+    return np.asarray([float(scale * (t + inner * s)) for s, t in zip(p, q, strict=True)])
 
 
 def float32_pair(rng: np.random.Generator, radius: float, gap: float, dim: int):
@@ -96,6 +114,35 @@ def gradient_table(radii: list[float], pairs: int, dim: int) -> str:
     return "\n".join(lines)
 
 
+def logmap_table(radii: list[float], pairs: int, dim: int) -> str:
+    """Max error, in units of eps x_0 (the float32 points' own resolution), of the float32 log
+    map against the exact one (the error's norm at x), and of exp_x(log_x(y)) against y."""
+    m, rng = Lorentz(1.0), np.random.default_rng(2)
+    eps = float(jnp.finfo(jnp.float32).eps)
+    forms = {"`lorentz_logmap`": m.logmap, "direct form": direct_logmap}
+    lines = [
+        "| radius | x_0 | " + " | ".join(f"{n} log / round trip" for n in forms) + " |",
+        "|---|---|" + "---|" * len(forms),
+    ]
+    for radius in radii:
+        worst = {name: [0.0, 0.0] for name in forms}
+        for gap in GAPS:
+            for _ in range(pairs):
+                x, y = float32_pair(rng, radius, gap, dim)
+                x64, y64 = m.proj(x.astype(jnp.float64)), m.proj(y.astype(jnp.float64))
+                unit = eps * float(x64[0])
+                want = exact_logmap(np.asarray(x), np.asarray(y))
+                for name, logmap in forms.items():
+                    log = logmap(x, y)
+                    error = float(m.norm(x64, log.astype(jnp.float64) - want)) / unit
+                    back = m.proj(m.expmap(x, log)).astype(jnp.float64)
+                    trip = float(m.dist(back, y64)) / unit
+                    worst[name] = [max(worst[name][0], error), max(worst[name][1], trip)]
+        cells = " | ".join(f"{a:.1f} / {b:.1f}" for a, b in worst.values())
+        lines.append(f"| {radius:g} | {np.cosh(radius):.3g} | {cells} |")
+    return "\n".join(lines)
+
+
 def seconds_per_call(fn, args, calls: int = 200, repeats: int = 5) -> float:
     jax.block_until_ready(fn(*args))  # compile
     best = float("inf")
@@ -132,6 +179,10 @@ def main() -> None:
     print()
     print("Riemannian gradient, float32 against float64, max error norm:")
     print(gradient_table([0.5, 2.0, 4.0, 6.0, 8.0], 5 * args.pairs, args.dim))
+    print()
+    print("Log map, float32 against exact, max error in eps x_0 (log / round trip):")
+    with mpmath.workdps(50):
+        print(logmap_table([float(r) for r in args.radii.split(",")], args.pairs, args.dim))
     print()
     print("Ranking loss and gradient, 250 edges x 51 candidates, per call after compilation:")
     print(cost_table())

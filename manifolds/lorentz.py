@@ -60,8 +60,8 @@ def lorentz_proju(x: Array, v: Array, k) -> Array:
     return jnp.concatenate([r * s / k, vs - va * e + x0 * s / k * e], -1)
 
 
-def lorentz_dist(x: Array, y: Array, k) -> Array:
-    """d(x, y) = sqrt(k) arcosh(1 + m), m = -<x, y>_L / k - 1, from sums of positive terms.
+def lorentz_excess(x: Array, y: Array, k) -> Array:
+    """m = -<x, y>_L / k - 1 = cosh(d(x, y) / sqrt(k)) - 1 >= 0, from sums of positive terms.
 
     With x = (x_0, a), y = (y_0, b) on the sheet, delta = a - b, sigma = a + b:
     - a.b >= 0: m = (4k |delta|^2 + |sigma|^2 |delta_perp|^2) / (4k (k + x_0 y_0 + a.b)),
@@ -90,7 +90,13 @@ def lorentz_dist(x: Array, y: Array, k) -> Array:
     u = jnp.sum(a * a, -1) / (x0 + sqrt_k)
     v = jnp.sum(b * b, -1) / (y0 + sqrt_k)
     apart = (sqrt_k * (u + v) + u * v - ab) / k
-    return sqrt_k * arcosh1p(jnp.where(close, near, apart))
+    return jnp.where(close, near, apart)
+
+
+def lorentz_dist(x: Array, y: Array, k) -> Array:
+    """d(x, y) = sqrt(k) arcosh(1 + m), m = `lorentz_excess(x, y, k)`. Shapes: (..., n + 1)
+    -> (...)."""
+    return jnp.sqrt(k) * arcosh1p(lorentz_excess(x, y, k))
 
 
 def lorentz_expmap(x: Array, u: Array, k) -> Array:
@@ -103,9 +109,15 @@ def lorentz_expmap(x: Array, u: Array, k) -> Array:
 
 
 def lorentz_logmap(x: Array, y: Array, k) -> Array:
-    """log_x(y) = theta / sinh(theta) (y + <x, y>_L x / k), theta = d(x, y) / sqrt(k)."""
-    theta = lorentz_dist(x, y, k)[..., None] / jnp.sqrt(k)
-    return (y + lorentz_inner(x, y, keepdims=True) / k * x) / sinhc(theta)
+    """log_x(y) = theta / sinh(theta) (y + <x, y>_L x / k), theta = d(x, y) / sqrt(k).
+
+    Evaluated as theta / sinh(theta) ((y - x) - m x), m = -<x, y>_L / k - 1 from
+    `lorentz_excess`: the direct <x, y>_L x rounds at the scale x_0^2 y_0, which in float32
+    leaves no digit of a short log far from the origin (docs/numerics.md). Shapes:
+    (..., n + 1) -> (..., n + 1).
+    """
+    m = lorentz_excess(x, y, k)[..., None]
+    return ((y - x) - m * x) / sinhc(arcosh1p(m))
 
 
 def lorentz_transp(x: Array, y: Array, v: Array, k) -> Array:

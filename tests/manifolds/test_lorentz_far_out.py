@@ -87,3 +87,34 @@ def test_float32_distance_far_out(distance):
                 assert abs(got - want) <= bound, (gap, got, want, bound)
                 grad = jax.grad(lambda p, q=y32: m.dist(p, q))(x32)
                 assert np.all(np.isfinite(np.asarray(grad))), (gap, grad)
+
+
+def _exact_logmap(x, y) -> np.ndarray:
+    """log_x(y) = theta / sinh(theta) (y + <x, y>_L x) in 50 digits, x_0, y_0 lifted."""
+    a, b = ([mpmath.mpf(float(t)) for t in p[1:]] for p in (x, y))
+    p, q = ([mpmath.sqrt(1 + sum(t * t for t in s)), *s] for s in (a, b))
+    inner = -p[0] * q[0] + sum(s * t for s, t in zip(a, b, strict=True))
+    theta = mpmath.acosh(-inner)
+    scale = theta / mpmath.sinh(theta) if theta else mpmath.mpf(1)
+    return np.asarray([float(scale * (t + inner * s)) for s, t in zip(p, q, strict=True)])
+
+
+@pytest.mark.parametrize("distance", [5.0, 9.0, 12.0])
+def test_float32_logmap_far_out(distance):
+    """log_x(y) in float32 for partners 0.001 to 3 away, against its exact value, and
+    exp_x(log_x(y)) against y: both within 50 eps x_0, the resolution of the float32 points
+    (y + <x, y>_L x erred by 5e3 eps x_0 at radius 7 and 7e5 at radius 12)."""
+    m = Lorentz(1.0)
+    rng = np.random.default_rng(5)
+    with mpmath.workdps(50):
+        for gap in (1e-3, 0.1, 1.0, 3.0):
+            for _ in range(4):
+                x, u = _far_point_and_tangent(distance, seed=int(rng.integers(1 << 30)))[1:]
+                x32, y32 = m.proj(x.astype(F32)), m.proj(m.expmap(x, gap * u).astype(F32))
+                x64, y64 = m.proj(x32.astype(F64)), m.proj(y32.astype(F64))
+                bound = 50 * EPS32 * float(x64[0])
+                log = m.logmap(x32, y32)
+                error = float(m.norm(x64, log.astype(F64) - _exact_logmap(x32, y32)))
+                assert error <= bound, (gap, error, bound)
+                back = m.proj(m.expmap(x32, log)).astype(F64)
+                assert float(m.dist(back, y64)) <= bound, (gap, float(m.dist(back, y64)), bound)
