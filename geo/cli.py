@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"geo: error: {message}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:  # a diverged run: said plainly, no traceback
+        print(f"geo: error: {err}", file=sys.stderr)
+        return 1
     if is_primary():
         print(json.dumps(results, indent=2))
     return 0

@@ -1,5 +1,5 @@
 """The training loop every experiment shares: compiled chunks of epochs with a progress bar,
-compile time reported apart, and a non-finite check that names the run.
+compile time reported apart, and a non-finite check that names the runs (`DivergedRunsError`).
 
     compiled, compile_seconds = compile_program(run_chunk, state)
     loop = TrainingLoop(total=config.epochs, start=step, desc="hgcn lp disease_lp x10",
@@ -117,10 +117,20 @@ class TrainingLoop:
         return state
 
     def _check_finite(self, loss: np.ndarray) -> None:
-        if np.all(np.isfinite(loss)):
-            return
-        bad = int(np.argmax(~np.isfinite(loss)))
-        raise FloatingPointError(
-            f"{self.desc}: after epoch {self.done} the loss of {self.run_names[bad]} is "
-            f"{loss[bad]}; {self.hint}"
-        )
+        bad = np.flatnonzero(~np.isfinite(loss))
+        if bad.size:
+            named = ", of ".join(f"{self.run_names[r]} is {loss[r]}" for r in bad)
+            raise DivergedRunsError(
+                f"{self.desc}: after epoch {self.done} the loss of {named}; {self.hint}",
+                runs=[int(r) for r in bad],
+                epoch=self.done,
+            )
+
+
+class DivergedRunsError(FloatingPointError):
+    """A non-finite loss: `runs` are the positions of the runs it struck in their program,
+    `epoch` the epochs done. `geo sweep` trains the program's other runs without them."""
+
+    def __init__(self, message: str, runs: list[int], epoch: int):
+        super().__init__(message)
+        self.runs, self.epoch = runs, epoch

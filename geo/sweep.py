@@ -5,14 +5,18 @@
 `key=v1,v2,...` lists values and `key=A-B` an inclusive integer range; the grid is their
 product. Runs that differ only in the experiment's SWEEP_AXES (seeds, learning rates) are
 batched into one compiled program; the other groups run in turn. The workdir receives one
-folder per run, `sweep.csv` (one row per run) and `sweep.md` (mean +- std over seeds).
+folder per run, `sweep.csv` (one row per run) and `sweep.md` (mean +- std over seeds). A run
+whose loss turns non-finite is named, marked in `sweep.csv` and its folder's `diverged.json`,
+and its program trained again without it: one diverged learning rate does not end a sweep.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ import numpy as np
 from geo.config import build_config, check_keys, settings_without, split_items
 from geo.devices import ALL_DEVICES, DeviceRequest, runs_layout
 from geo.experiment import call_with_devices
+from geo.loop import DivergedRunsError
 from geo.processes import is_primary
 from geo.run_files import RunFiles
 
@@ -112,6 +117,39 @@ def summarize(rows: list[dict], swept: list[str], metrics: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _train_program(module, configs, members, names, workdir: Path, g: int, devices, diverged):
+    """{run index: results} of program `g`. A run whose loss turns non-finite is recorded in
+    `diverged` (and its folder's diverged.json), and the program is trained again from the
+    start without it, in `programs/program-g-without-...`: the other runs' results do not
+    depend on it. Raises when every run of the program diverged."""
+    live, state_dir = list(members), workdir / "programs" / f"program-{g:03d}"
+    while True:
+        try:
+            outs = call_with_devices(
+                module.train_and_evaluate_many,
+                [configs[i] for i in live],
+                [workdir / names[i] for i in live],
+                state_dir,
+                devices=devices,
+            )
+            return dict(zip(live, outs, strict=True))
+        except DivergedRunsError as err:
+            if len(err.runs) == len(live):
+                raise
+            struck = [live[r] for r in err.runs]
+            for i in struck:
+                diverged[i] = f"non-finite loss after epoch {err.epoch}"
+                if is_primary():
+                    record = {"epoch": err.epoch, "error": str(err)}
+                    (workdir / names[i] / "diverged.json").write_text(json.dumps(record, indent=2))
+            print(f"geo sweep: {err}\ngeo sweep: training the program's other runs again "
+                  "without it", file=sys.stderr)  # fmt: skip
+            live = [i for i in live if i not in struck]
+            state_dir = state_dir.with_name(
+                state_dir.name + "-without-" + "+".join(str(i) for i in struck)
+            )
+
+
 def run_sweep(
     module, workdir: str | Path, items: list[str], devices: DeviceRequest = ALL_DEVICES
 ) -> str:
@@ -129,27 +167,29 @@ def run_sweep(
     if devices.split == "runs":
         for members in groups:  # a program that cannot be split is reported before any work
             runs_layout(len(members), devices)
+    diverged: dict[int, str] = {}
     for g, members in enumerate(groups):
-        outs = call_with_devices(
-            module.train_and_evaluate_many,
-            [configs[i] for i in members],
-            [workdir / names[i] for i in members],
-            workdir / "programs" / f"program-{g:03d}",
-            devices=devices,
-        )
-        for i, out in zip(members, outs, strict=True):
+        outs = _train_program(module, configs, members, names, workdir, g, devices, diverged)
+        for i, out in outs.items():
             results[i] = out
 
-    metrics = [k for k, v in results[0].items() if isinstance(v, float)]
+    finished = [out for out in results if out is not None]
+    metrics = [k for k, v in finished[0].items() if isinstance(v, float)]
     rows = [
-        {"run": name, **{k: config[k] for k in swept}, **out}
-        for name, config, out in zip(names, configs, results, strict=True)
-    ]
+        {"run": name, **{k: config[k] for k in swept},
+         **(out if out is not None else dict.fromkeys(metrics, float("nan"))),
+         "diverged": diverged.get(i, "")}
+        for i, (name, config, out) in enumerate(zip(names, configs, results, strict=True))
+    ]  # fmt: skip
     shown = [m for m in metrics if m in ("map", "mean_rank", "link_map", "link_mean_rank")]
-    markdown = summarize(rows, swept, shown or metrics)
+    markdown = summarize([r for r in rows if not r["diverged"]], swept, shown or metrics)
+    if diverged:
+        markdown += "\nDiverged, left out of the table above:\n" + "".join(
+            f"- {names[i]}: {message}\n" for i, message in sorted(diverged.items())
+        )
     if is_primary():
         with open(workdir / "sweep.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(f, fieldnames=list(next(r for r in rows if not r["diverged"])))
             writer.writeheader()
             writer.writerows(rows)
         (workdir / "sweep.md").write_text(markdown)

@@ -83,6 +83,34 @@ def test_sweep_batches_seeds_and_lrs_into_one_program(tmp_path, capsys):
     )
 
 
+def test_a_diverged_run_is_marked_and_the_sweep_goes_on(tmp_path, capsys):
+    edges = toy_hierarchy(tmp_path / "toy.tsv")
+    data = [f"dataset={edges}", *TOY, "epochs=10", "manifold=euclidean"]
+    sweep_dir = tmp_path / "sweep"
+    argv = ["sweep", "poincare_wordnet", "--workdir", str(sweep_dir), *data]
+    assert main([*argv, "lr=0.3,1e30"]) == 0
+    captured = capsys.readouterr()
+    assert f"the loss of {sweep_dir / 'lr=1e30'} is nan" in captured.err
+    assert "Diverged, left out of the table above:\n- lr=1e30: non-finite loss" in captured.out
+    rows = {r["run"]: r for r in csv.DictReader((sweep_dir / "sweep.csv").open())}
+    assert rows["lr=0.3"]["diverged"] == "" and float(rows["lr=0.3"]["map"]) > 0
+    assert rows["lr=1e30"]["diverged"].startswith("non-finite loss after epoch")
+    assert rows["lr=1e30"]["map"] == "nan"
+    assert json.loads((sweep_dir / "lr=1e30" / "diverged.json").read_text())["epoch"] >= 1
+    assert not (sweep_dir / "lr=1e30" / "results.json").exists()
+    # The run that went on is the one a sweep without the diverged run trains.
+    alone = tmp_path / "alone"
+    assert main(["sweep", "poincare_wordnet", "--workdir", str(alone), *data, "lr=0.3"]) == 0
+    np.testing.assert_array_equal(
+        np.load(sweep_dir / "lr=0.3" / "embeddings.npy"), np.load(alone / "run" / "embeddings.npy")
+    )
+    # When every run of a program diverges, the sweep ends with the error and no traceback.
+    capsys.readouterr()
+    all_dir = str(tmp_path / "all")
+    assert main(["sweep", "poincare_wordnet", "--workdir", all_dir, *data, "lr=1e30,1e31"]) == 1
+    assert "geo: error: " in capsys.readouterr().err
+
+
 def test_sweep_over_shapes_runs_programs_in_turn(tmp_path):
     edges = toy_hierarchy(tmp_path / "toy.tsv")
     overrides = [f"dataset={edges}", *TOY, "epochs=5", "dim=2,3", "optimizer=radam"]
