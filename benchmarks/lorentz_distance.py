@@ -24,6 +24,7 @@ import numpy as np
 
 from manifolds import Lorentz
 from manifolds.lorentz import lorentz_inner
+from manifolds.lorentz_exact import exact_lorentz_dist, exact_lorentz_logmap
 from manifolds.numerics import arcosh1p, sinhc
 from models.embeddings import autodiff_ranking_loss
 
@@ -37,27 +38,10 @@ def difference_form(x: jax.Array, y: jax.Array) -> jax.Array:
     return arcosh1p(lorentz_inner(diff, diff) / 2)
 
 
-def exact_distance(x: np.ndarray, y: np.ndarray) -> float:
-    """arcosh(-<x, y>_L) of the sheet points over the space-like parts, in mpmath."""
-    a, b = ([mpmath.mpf(float(t)) for t in p[1:]] for p in (x, y))
-    x0, y0 = (mpmath.sqrt(1 + sum(t * t for t in p)) for p in (a, b))
-    return float(mpmath.acosh(x0 * y0 - sum(s * t for s, t in zip(a, b, strict=True))))
-
-
 def direct_logmap(x: jax.Array, y: jax.Array) -> jax.Array:
     """theta / sinh(theta) (y + <x, y>_L x) on Lorentz(1): the log map's textbook form."""
     theta = Lorentz(1.0).dist(x, y)[..., None]
     return (y + lorentz_inner(x, y, keepdims=True) * x) / sinhc(theta)
-
-
-def exact_logmap(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """log_x(y) of the sheet points over the space-like parts, in mpmath."""
-    a, b = ([mpmath.mpf(float(t)) for t in p[1:]] for p in (x, y))
-    p, q = ([mpmath.sqrt(1 + sum(t * t for t in s)), *s] for s in (a, b))
-    inner = -p[0] * q[0] + sum(s * t for s, t in zip(a, b, strict=True))
-    theta = mpmath.acosh(-inner)
-    scale = theta / mpmath.sinh(theta) if theta else mpmath.mpf(1)
-    return np.asarray([float(scale * (t + inner * s)) for s, t in zip(p, q, strict=True)])
 
 
 def float32_pair(rng: np.random.Generator, radius: float, gap: float, dim: int):
@@ -83,7 +67,7 @@ def accuracy_table(radii: list[float], pairs: int, dim: int) -> str:
         for gap in GAPS:
             for _ in range(pairs):
                 x, y = float32_pair(rng, radius, gap, dim)
-                want = exact_distance(np.asarray(x), np.asarray(y))
+                want = exact_lorentz_dist(np.asarray(x), np.asarray(y))
                 worst_new = max(worst_new, abs(float(m.dist(x, y)) - want) / want)
                 worst_old = max(worst_old, abs(float(difference_form(x, y)) - want) / want)
         lines.append(f"| {radius:g} | {np.cosh(radius):.3g} | {worst_new:.1e} | {worst_old:.1e} |")
@@ -131,7 +115,7 @@ def logmap_table(radii: list[float], pairs: int, dim: int) -> str:
                 x, y = float32_pair(rng, radius, gap, dim)
                 x64, y64 = m.proj(x.astype(jnp.float64)), m.proj(y.astype(jnp.float64))
                 unit = eps * float(x64[0])
-                want = exact_logmap(np.asarray(x), np.asarray(y))
+                want = exact_lorentz_logmap(np.asarray(x), np.asarray(y))
                 for name, logmap in forms.items():
                     log = logmap(x, y)
                     error = float(m.norm(x64, log.astype(jnp.float64) - want)) / unit

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from manifolds import Lorentz
+from manifolds.lorentz_exact import exact_lorentz_dist, exact_lorentz_logmap
 
 F32, F64 = jnp.float32, jnp.float64
 EPS32 = float(jnp.finfo(F32).eps)
@@ -60,13 +61,6 @@ def test_float32_transport_keeps_the_norm_far_out(distance):
     assert error < EPS32 * float(x[0]), (error, EPS32 * float(x[0]))
 
 
-def _exact_distance(x, y) -> float:
-    """arcosh(-<x, y>_L) in 50 digits, with x_0, y_0 lifted from the space-like parts."""
-    a, b = ([mpmath.mpf(float(t)) for t in p[1:]] for p in (x, y))
-    x0, y0 = (mpmath.sqrt(1 + sum(t * t for t in p)) for p in (a, b))
-    return float(mpmath.acosh(x0 * y0 - sum(s * t for s, t in zip(a, b, strict=True))))
-
-
 @pytest.mark.parametrize("distance", [6.0, 10.0, 12.0])
 def test_float32_distance_far_out(distance):
     """Pairs at `distance` from the origin, 0.01 to 3 apart or on opposite sides: the float32
@@ -81,22 +75,12 @@ def test_float32_distance_far_out(distance):
                 x, u = _far_point_and_tangent(distance, seed=int(rng.integers(1 << 30)))[1:]
                 y = m.expmap(x, gap * u) if gap else x * jnp.asarray([1.0, -1, -1, -1], F64)
                 x32, y32 = m.proj(x.astype(F32)), m.proj(y.astype(F32))
-                want = _exact_distance(x32, y32)
+                want = exact_lorentz_dist(x32, y32)
                 got = float(m.dist(x32, y32))
                 bound = EPS32 * (4 + float(x32[0]) * want)
                 assert abs(got - want) <= bound, (gap, got, want, bound)
                 grad = jax.grad(lambda p, q=y32: m.dist(p, q))(x32)
                 assert np.all(np.isfinite(np.asarray(grad))), (gap, grad)
-
-
-def _exact_logmap(x, y) -> np.ndarray:
-    """log_x(y) = theta / sinh(theta) (y + <x, y>_L x) in 50 digits, x_0, y_0 lifted."""
-    a, b = ([mpmath.mpf(float(t)) for t in p[1:]] for p in (x, y))
-    p, q = ([mpmath.sqrt(1 + sum(t * t for t in s)), *s] for s in (a, b))
-    inner = -p[0] * q[0] + sum(s * t for s, t in zip(a, b, strict=True))
-    theta = mpmath.acosh(-inner)
-    scale = theta / mpmath.sinh(theta) if theta else mpmath.mpf(1)
-    return np.asarray([float(scale * (t + inner * s)) for s, t in zip(p, q, strict=True)])
 
 
 @pytest.mark.parametrize("distance", [5.0, 9.0, 12.0])
@@ -114,7 +98,7 @@ def test_float32_logmap_far_out(distance):
                 x64, y64 = m.proj(x32.astype(F64)), m.proj(y32.astype(F64))
                 bound = 50 * EPS32 * float(x64[0])
                 log = m.logmap(x32, y32)
-                error = float(m.norm(x64, log.astype(F64) - _exact_logmap(x32, y32)))
+                error = float(m.norm(x64, log.astype(F64) - exact_lorentz_logmap(x32, y32)))
                 assert error <= bound, (gap, error, bound)
                 back = m.proj(m.expmap(x32, log)).astype(F64)
                 assert float(m.dist(back, y64)) <= bound, (gap, float(m.dist(back, y64)), bound)
