@@ -23,7 +23,7 @@ from flax import nnx
 from geo.checkpoint import Checkpointer
 from geo.devices import ONE_DEVICE, DeviceRequest, RunsLayout, runs_layout
 from geo.flows import log_likelihood, rfm_loss
-from geo.loop import Chunk, TrainingLoop, compile_program
+from geo.loop import Chunk, DivergedRunsError, TrainingLoop, compile_program
 from geo.run_files import RunFiles
 
 
@@ -219,9 +219,12 @@ def train_flows(
     carries = layout.real(state["carries"])
     never = np.flatnonzero(~np.isfinite(np.asarray(carries["best_val"])))
     if never.size:
-        raise FloatingPointError(
-            f"{loop.run_names[int(never[0])]}: no evaluation gave a finite validation NLL, so "
-            "there are no parameters to test; try a lower lr or more ode_steps."
+        names = ", ".join(str(loop.run_names[int(r)]) for r in never)
+        raise DivergedRunsError(
+            f"{names}: no evaluation gave a finite validation NLL, so there are no "
+            "parameters to test; try a lower lr or more ode_steps.",
+            runs=[int(r) for r in never],
+            epoch=loop.done,
         )
     t0 = time.perf_counter()
     test_nll = np.asarray(jax.jit(jax.vmap(nll))(carries["best"], test))
